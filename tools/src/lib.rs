@@ -1,0 +1,1 @@
+//! Host-side helpers shared by the srpboot tools and their tests.
