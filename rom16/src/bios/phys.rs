@@ -1,0 +1,97 @@
+//! Physical memory access from our protected-mode segments.
+//!
+//! Our code and data segments have base = linear address of the RAM copy and
+//! a 4 GiB limit, so physical address `p` is the segment offset
+//! `p - ram_base` (mod 2^32). Paging is off: linear == physical.
+
+extern "C" {
+    /// Linear address of the RAM copy, written by the init stub.
+    static ram_base: u32;
+}
+
+/// Linear address where our image runs.
+#[inline]
+pub fn base() -> u32 {
+    // SAFETY: written once by the real-mode init stub before any Rust runs.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(ram_base)) }
+}
+
+/// Physical address of something of ours.
+#[inline]
+pub fn addr_of<T: ?Sized>(p: *const T) -> u32 {
+    (p as *const u8 as u32).wrapping_add(base())
+}
+
+#[inline]
+fn ptr(phys: u32) -> *mut u8 {
+    phys.wrapping_sub(base()) as *mut u8
+}
+
+/// Copies `dst.len()` bytes from physical memory.
+pub fn read(phys: u32, dst: &mut [u8]) {
+    // SAFETY: physical memory below 4 GiB is reachable through our flat
+    // segment; callers pass addresses the BIOS ABI gives them (caller
+    // buffers, BDA, IVT) or device memory they own. Volatile byte copies so
+    // the compiler never assumes Rust aliasing rules over foreign memory.
+    for (i, b) in dst.iter_mut().enumerate() {
+        *b = unsafe { core::ptr::read_volatile(ptr(phys.wrapping_add(i as u32))) };
+    }
+}
+
+/// Copies `src` into physical memory.
+pub fn write(phys: u32, src: &[u8]) {
+    for (i, b) in src.iter().enumerate() {
+        // SAFETY: see `read`.
+        unsafe { core::ptr::write_volatile(ptr(phys.wrapping_add(i as u32)), *b) };
+    }
+}
+
+/// Fills physical memory with a byte.
+pub fn fill(phys: u32, len: u32, v: u8) {
+    for i in 0..len {
+        // SAFETY: see `read`.
+        unsafe { core::ptr::write_volatile(ptr(phys.wrapping_add(i)), v) };
+    }
+}
+
+/// Reads a little-endian u8.
+pub fn read8(phys: u32) -> u8 {
+    let mut b = [0u8; 1];
+    read(phys, &mut b);
+    b[0]
+}
+
+/// Reads a little-endian u16.
+pub fn read16(phys: u32) -> u16 {
+    let mut b = [0u8; 2];
+    read(phys, &mut b);
+    u16::from_le_bytes(b)
+}
+
+/// Reads a little-endian u32.
+pub fn read32(phys: u32) -> u32 {
+    let mut b = [0u8; 4];
+    read(phys, &mut b);
+    u32::from_le_bytes(b)
+}
+
+/// Writes a u8.
+pub fn write8(phys: u32, v: u8) {
+    write(phys, &[v]);
+}
+
+/// Writes a little-endian u16.
+pub fn write16(phys: u32, v: u16) {
+    write(phys, &v.to_le_bytes());
+}
+
+/// Writes a little-endian u32.
+pub fn write32(phys: u32, v: u32) {
+    write(phys, &v.to_le_bytes());
+}
+
+/// Linear address of a real-mode segment:offset pair.
+#[inline]
+pub fn seg_off(seg: u16, off: u16) -> u32 {
+    ((seg as u32) << 4) + off as u32
+}

@@ -1,0 +1,118 @@
+//! `cargo xtask <cmd>`: the project's build and test driver.
+//!
+//! * `rom [--test-disk]`  build the ROM ELF for the i686 bare-metal target
+//!   (nightly, build-std) and turn it into `target/srpboot.rom` (or
+//!   `target/srpboot-testdisk.rom`) with romtool.
+//! * `run`                build the ROM and boot it in QEMU + SeaBIOS, showing COM1.
+//! * `test`               build every ROM, then run every test in the workspace.
+//!
+//! Host prerequisites are installed by `scripts/setup` (README).
+
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+use tools::qemu;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cmd = args.first().map(String::as_str).unwrap_or("help");
+    let rest = &args[args.len().min(1)..];
+    let result = match cmd {
+        "rom" => rom(rest).map(|_| ()),
+        "run" => run(rest),
+        "test" => test(rest),
+        _ => {
+            eprintln!("usage: cargo xtask <rom [--test-disk] | run | test>");
+            exit(2)
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("xtask {cmd}: {e}");
+        exit(1);
+    }
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(qemu::workspace_root());
+    c
+}
+
+fn status(mut c: Command) -> Result<(), String> {
+    let st = c.status().map_err(|e| format!("cannot run {c:?}: {e}"))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(format!("{:?} failed with {st}", c.get_program()))
+    }
+}
+
+/// Builds one ROM flavour; returns the image path.
+fn rom(args: &[String]) -> Result<PathBuf, String> {
+    let test_disk = args.iter().any(|a| a == "--test-disk");
+    build_rom(test_disk)
+}
+
+fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
+    let root = qemu::workspace_root();
+    let target = qemu::target_dir();
+    // The test-disk flavour gets its own target dir so the two builds never
+    // invalidate each other's caches.
+    let sub = if test_disk { "rom-testdisk" } else { "rom" };
+    let mut c = cargo();
+    c.args(["build", "--quiet", "-p", "rom16", "--bin", "rom16", "--profile", "rom"])
+        .arg("--target")
+        .arg(root.join("linker/i686-rom.json"))
+        .args(["-Z", "build-std=core,compiler_builtins"])
+        .args(["-Z", "build-std-features=compiler-builtins-mem"])
+        .args(["-Z", "json-target-spec"])
+        .arg("--target-dir")
+        .arg(target.join(sub))
+        // No file paths or line numbers in the image: smaller, and the bytes
+        // do not depend on where the repository is checked out.
+        .env("RUSTFLAGS", "-Zlocation-detail=none");
+    if test_disk {
+        c.args(["--features", "test-disk"]);
+    }
+    status(c)?;
+    let elf = target.join(sub).join("i686-rom/rom/rom16");
+    let out = if test_disk { qemu::testdisk_rom() } else { qemu::production_rom() };
+    romtool_build(&elf, &out)?;
+    Ok(out)
+}
+
+fn romtool_build(elf: &Path, out: &Path) -> Result<(), String> {
+    let mut c = cargo();
+    c.args(["run", "--quiet", "-p", "tools", "--bin", "romtool", "--", "build", "--elf"])
+        .arg(elf)
+        .arg("--out")
+        .arg(out);
+    status(c)
+}
+
+/// The main job for now: boot the production ROM and show what it prints.
+fn run(_args: &[String]) -> Result<(), String> {
+    let rom = build_rom(false)?;
+    println!("booting {} on virtio-net in QEMU (TCG) ...", rom.display());
+    let out = qemu::Qemu::new("xtask-run")
+        .rom_on_nic(&rom, "virtio-net-pci")
+        .sercon()
+        .until("No bootable device")
+        .timeout_secs(30)
+        .run();
+    println!("{}", out.serial);
+    println!("(logs: {})", out.log_dir.display());
+    if out.serial.contains("srpboot ") {
+        Ok(())
+    } else {
+        Err("the ROM did not print its banner".into())
+    }
+}
+
+/// Every test: build both ROM flavours, then the whole workspace's tests.
+fn test(_args: &[String]) -> Result<(), String> {
+    build_rom(false)?;
+    build_rom(true)?;
+    let mut c = cargo();
+    c.args(["test", "--workspace"]);
+    status(c)
+}
