@@ -1,1 +1,3 @@
 //! Host-side helpers shared by the srpboot tools and their tests.
+pub mod qemu;
+pub mod images;

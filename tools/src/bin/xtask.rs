@@ -4,6 +4,9 @@
 //!   (nightly, build-std) and turn it into `target/srpboot.rom` (or
 //!   `target/srpboot-testdisk.rom`) with romtool.
 //! * `run`                build the ROM and boot it in QEMU + SeaBIOS, showing COM1.
+//! * `demo`               the README's main job. Until the SRP backend lands it
+//!   boots GRUB -> Debian's Linux from a disk served by the ROM's INT 13h
+//!   (test-disk flavour, disk image handed over by QEMU fw_cfg).
 //! * `test`               build every ROM, then run every test in the workspace.
 //!
 //! Host prerequisites are installed by `scripts/setup` (README).
@@ -20,8 +23,9 @@ fn main() {
         "rom" => rom(rest).map(|_| ()),
         "run" => run(rest),
         "test" => test(rest),
+        "demo" => demo(rest),
         _ => {
-            eprintln!("usage: cargo xtask <rom [--test-disk] | run | test>");
+            eprintln!("usage: cargo xtask <rom [--test-disk] | run | demo | test>");
             exit(2)
         }
     };
@@ -105,6 +109,29 @@ fn run(_args: &[String]) -> Result<(), String> {
         Ok(())
     } else {
         Err("the ROM did not print its banner".into())
+    }
+}
+
+/// The main job for now: a real loader and kernel boot from our INT 13h.
+fn demo(_args: &[String]) -> Result<(), String> {
+    let rom = build_rom(true)?;
+    println!("building the GRUB + Linux demo disk (first run downloads Debian's kernel package) ...");
+    let disk = tools::images::image("grub-linux");
+    println!("booting {} from {} through srpboot's INT 13h ...", disk.display(), rom.display());
+    let out = qemu::Qemu::new("xtask-demo")
+        .rom_on_nic(&rom, "virtio-net-pci")
+        .args(["-m", "256"])
+        .args(["-fw_cfg".to_string(), format!("name=opt/srpboot/disk,file={}", disk.display())])
+        .until("SRPBOOT-LINUX-OK")
+        .timeout_secs(180)
+        .run();
+    println!("{}", out.serial);
+    println!("(logs: {})", out.log_dir.display());
+    if out.marker_seen {
+        println!("demo: Linux booted from the srpboot drive in {:.1} s", out.seconds);
+        Ok(())
+    } else {
+        Err("Linux did not reach its marker".into())
     }
 }
 
