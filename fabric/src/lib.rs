@@ -12,4 +12,5 @@
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod nic;
 pub mod wire;
