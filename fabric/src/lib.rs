@@ -12,5 +12,8 @@
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod channel;
+pub mod memory;
 pub mod nic;
+pub mod time;
 pub mod wire;

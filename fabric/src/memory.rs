@@ -1,0 +1,69 @@
+//! The platform memory that registered regions point into. The soft HCA
+//! checks key, bounds and access rights against its region table *before*
+//! it calls these, so an implementation only maps addresses to bytes.
+//!
+//! In the ROM an address is physical (data lands straight in the INT 13h
+//! caller's buffer); in host tools and tests it indexes a buffer.
+
+/// Byte-addressed memory the HCA reads and writes on the peer's behalf.
+pub trait Memory {
+    /// Copies bytes at `addr` into `out`; `false` if the range does not exist.
+    fn read(&self, addr: u64, out: &mut [u8]) -> bool;
+    /// Copies `data` to `addr`; `false` if the range does not exist.
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool;
+}
+
+/// A slice as memory starting at address `base` (tests, host tools).
+pub struct SliceMemory<'a> {
+    /// Address of `bytes[0]`.
+    pub base: u64,
+    /// The backing bytes.
+    pub bytes: &'a mut [u8],
+}
+
+impl SliceMemory<'_> {
+    fn range(&self, addr: u64, len: usize) -> Option<core::ops::Range<usize>> {
+        let start = usize::try_from(addr.checked_sub(self.base)?).ok()?;
+        let end = start.checked_add(len)?;
+        (end <= self.bytes.len()).then_some(start..end)
+    }
+}
+
+impl Memory for SliceMemory<'_> {
+    fn read(&self, addr: u64, out: &mut [u8]) -> bool {
+        match self.range(addr, out.len()) {
+            Some(r) => {
+                out.copy_from_slice(&self.bytes[r]);
+                true
+            }
+            None => false,
+        }
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        match self.range(addr, data.len()) {
+            Some(r) => {
+                self.bytes[r].copy_from_slice(data);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_are_enforced() {
+        let mut buf = [0u8; 16];
+        let mut m = SliceMemory { base: 0x1000, bytes: &mut buf };
+        assert!(m.write(0x1008, &[1; 8]));
+        assert!(!m.write(0x1009, &[1; 8]));
+        assert!(!m.write(0xfff, &[1]));
+        assert!(!m.write(u64::MAX, &[1]));
+        let mut out = [0u8; 8];
+        assert!(m.read(0x1008, &mut out));
+        assert_eq!(out, [1; 8]);
+    }
+}
