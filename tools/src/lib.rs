@@ -1,3 +1,4 @@
 //! Host-side helpers shared by the srpboot tools and their tests.
 pub mod qemu;
 pub mod images;
+pub mod romtool;

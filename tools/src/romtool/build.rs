@@ -1,0 +1,153 @@
+//! `romtool build`: linked ROM ELF -> flat, patched option ROM image.
+//!
+//! The ELF is linked at address 0, so every allocated section with file
+//! contents goes at its `sh_addr` in the flat image (the same bytes
+//! `objcopy -O binary` would give). The image length is the `_rom_end`
+//! symbol when the linker script defines it, else the loaded bytes plus one
+//! checksum byte, rounded up to 512. romfmt's `patch::finalize` then writes
+//! the sizes, IDs and checksums.
+
+use std::fmt::Write as _;
+
+use goblin::elf::section_header::{SHF_ALLOC, SHT_NOBITS};
+use goblin::elf::Elf;
+use romfmt::header::{BLOCK_LEN, MAX_LEGACY_LEN};
+use romfmt::patch::{self, Identity};
+
+/// One allocated section, for the size report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionInfo {
+    pub name: String,
+    pub addr: u64,
+    pub size: u64,
+    /// False for NOBITS sections (.bss, the stack): not in the image.
+    pub in_image: bool,
+}
+
+/// An ELF laid out flat, before patching.
+#[derive(Debug, Clone)]
+pub struct FlatImage {
+    pub bytes: Vec<u8>,
+    pub sections: Vec<SectionInfo>,
+    /// End of the last loaded byte.
+    pub loaded_end: usize,
+    /// Whether the length came from the `_rom_end` symbol.
+    pub from_rom_end: bool,
+}
+
+/// Lays the ELF's loaded sections out at their addresses.
+pub fn flatten(elf_bytes: &[u8]) -> Result<FlatImage, String> {
+    let elf = Elf::parse(elf_bytes).map_err(|e| format!("not a readable ELF file: {e}"))?;
+    if elf.is_64 {
+        return Err("this is a 64-bit ELF; the ROM is linked for the 32-bit i686 target".into());
+    }
+    let mut sections = Vec::new();
+    let mut loaded = Vec::new();
+    for sh in &elf.section_headers {
+        if sh.sh_flags & u64::from(SHF_ALLOC) == 0 || sh.sh_size == 0 {
+            continue;
+        }
+        let name = elf.shdr_strtab.get_at(sh.sh_name).unwrap_or("?").to_string();
+        let in_image = sh.sh_type != SHT_NOBITS;
+        sections.push(SectionInfo { name: name.clone(), addr: sh.sh_addr, size: sh.sh_size, in_image });
+        if !in_image {
+            continue;
+        }
+        let end = sh.sh_addr.checked_add(sh.sh_size).filter(|&e| e <= MAX_LEGACY_LEN as u64).ok_or(
+            format!(
+                "section {name} (0x{:x} + 0x{:x}) ends past the {MAX_LEGACY_LEN}-byte limit of a legacy ROM",
+                sh.sh_addr, sh.sh_size
+            ),
+        )?;
+        let data = sh
+            .file_range()
+            .and_then(|r| elf_bytes.get(r))
+            .ok_or(format!("section {name} points outside the ELF file"))?;
+        loaded.push((sh.sh_addr as usize, end as usize, name, data));
+    }
+    loaded.sort_by_key(|s| s.0);
+    for pair in loaded.windows(2) {
+        if pair[1].0 < pair[0].1 {
+            return Err(format!("sections {} and {} overlap", pair[0].2, pair[1].2));
+        }
+    }
+    let loaded_end = loaded.iter().map(|s| s.1).max().unwrap_or(0);
+    if loaded_end == 0 {
+        return Err("the ELF has no loaded sections".into());
+    }
+
+    let rom_end = elf
+        .syms
+        .iter()
+        .find(|s| elf.strtab.get_at(s.st_name) == Some("_rom_end"))
+        .map(|s| s.st_value);
+    let len = match rom_end {
+        Some(end) => {
+            if end == 0 || end % BLOCK_LEN as u64 != 0 {
+                return Err(format!("_rom_end = 0x{end:x} is not a non-zero multiple of {BLOCK_LEN}"));
+            }
+            if end < loaded_end as u64 {
+                return Err(format!("_rom_end = 0x{end:x} is before the end of the loaded data (0x{loaded_end:x})"));
+            }
+            if end > MAX_LEGACY_LEN as u64 {
+                return Err(format!("_rom_end = 0x{end:x} is past the {MAX_LEGACY_LEN}-byte limit of a legacy ROM"));
+            }
+            end as usize
+        }
+        // One spare byte for the checksum, then whole blocks.
+        None => (loaded_end + 1).div_ceil(BLOCK_LEN) * BLOCK_LEN,
+    };
+    if len > MAX_LEGACY_LEN {
+        return Err(format!("the image would be {len} bytes; a legacy ROM holds at most {MAX_LEGACY_LEN}"));
+    }
+
+    let mut bytes = vec![0u8; len];
+    for (start, end, _, data) in &loaded {
+        bytes[*start..*end].copy_from_slice(data);
+    }
+    sections.sort_by_key(|s| s.addr);
+    Ok(FlatImage { bytes, sections, loaded_end, from_rom_end: rom_end.is_some() })
+}
+
+/// Flattens and patches; returns the finished image and its size report.
+pub fn build(elf_bytes: &[u8], identity: &Identity, product: Option<&str>) -> Result<(Vec<u8>, String), String> {
+    let FlatImage { mut bytes, sections, loaded_end, from_rom_end } = flatten(elf_bytes)?;
+    if let Some(name) = product {
+        patch::set_product_name(&mut bytes, name).map_err(|e| e.to_string())?;
+    }
+    patch::finalize(&mut bytes, identity).map_err(|e| e.to_string())?;
+    let problems = romfmt::verify::verify_to_vec(&bytes, Some(identity.id));
+    if let Some(first) = problems.first() {
+        return Err(format!("the patched image is not valid: {first} ({} problem(s); run romtool verify)", problems.len()));
+    }
+
+    let len = bytes.len();
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "image     {len} bytes = {} x {BLOCK_LEN}, PCIR {}, checksum byte 0x{:02x} at 0x{:x}",
+        len / BLOCK_LEN,
+        identity.id,
+        bytes[len - 1],
+        len - 1
+    );
+    let _ = writeln!(
+        report,
+        "loaded    0x0000..0x{loaded_end:04x}, {} bytes free to the image end (the last holds the checksum); length from {}",
+        len - loaded_end,
+        if from_rom_end { "_rom_end" } else { "the loaded size" }
+    );
+    let _ = writeln!(report, "section            addr      size");
+    for s in &sections {
+        let _ = writeln!(
+            report,
+            "{:<16} 0x{:05x}  0x{:05x} {:>6}{}",
+            s.name,
+            s.addr,
+            s.size,
+            s.size,
+            if s.in_image { "" } else { "  (not in image)" }
+        );
+    }
+    Ok((bytes, report))
+}
