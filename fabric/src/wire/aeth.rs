@@ -54,7 +54,9 @@ pub enum Syndrome {
 
 impl Syndrome {
     /// The plain ACK rxe sends: credits invalid (byte 0x1F).
-    pub const ACK: Syndrome = Syndrome::Ack { credits: CREDITS_INVALID };
+    pub const ACK: Syndrome = Syndrome::Ack {
+        credits: CREDITS_INVALID,
+    };
 
     /// Whether this is an ACK (of any credit count).
     pub const fn is_ack(&self) -> bool {
@@ -181,7 +183,10 @@ impl Repr {
     /// completer decides what to do with them.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr> {
         packet.check_len()?;
-        Ok(Repr { syndrome: packet.syndrome(), msn: packet.msn() })
+        Ok(Repr {
+            syndrome: packet.syndrome(),
+            msn: packet.msn(),
+        })
     }
 
     /// Header length: always 4.
@@ -215,7 +220,13 @@ mod test {
     #[test]
     fn parse_emit_round_trip() {
         let repr = Repr::parse(&Packet::new_checked(&AETH_ACK[..]).unwrap()).unwrap();
-        assert_eq!(repr, Repr { syndrome: Syndrome::ACK, msn: 1 });
+        assert_eq!(
+            repr,
+            Repr {
+                syndrome: Syndrome::ACK,
+                msn: 1
+            }
+        );
         let mut bytes = [0xA5u8; 4];
         repr.emit(&mut Packet::new_unchecked(&mut bytes[..]));
         assert_eq!(bytes, AETH_ACK);

@@ -297,7 +297,10 @@ mod test {
         for (at, value) in [(1, 6), (2, 0x86), (4, 8), (5, 16)] {
             let mut bytes = REQUEST;
             bytes[at] = value;
-            assert_eq!(Repr::parse(&Packet::new_checked(&bytes[..]).unwrap()), Err(Error));
+            assert_eq!(
+                Repr::parse(&Packet::new_checked(&bytes[..]).unwrap()),
+                Err(Error)
+            );
         }
     }
 

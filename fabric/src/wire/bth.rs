@@ -146,33 +146,35 @@ const OP_TABLE: [u16; 0x18] = {
     const AETH: u16 = OpFlags::AETH.bits();
     const IMM: u16 = OpFlags::IMMDT.bits();
     const IETH: u16 = OpFlags::IETH.bits();
+    const READ_REQ: u16 = OpFlags::READ.bits() | OpFlags::REQUEST.bits();
+    const ATOMIC_ACK: u16 = OpFlags::ATOMIC.bits() | OpFlags::ATOMIC_ACK_ETH.bits();
     const ATOMIC_REQ: u16 =
-        OpFlags::ATOMIC.bits() | OpFlags::ATOMIC_ETH.bits() | OpFlags::REQUEST.bits() | O;
+        OpFlags::ATOMIC.bits() | OpFlags::ATOMIC_ETH.bits() | OpFlags::REQUEST.bits();
     [
-        SEND | F,                                        // 0x00 SEND First
-        SEND | M,                                        // 0x01 SEND Middle
-        SEND | L,                                        // 0x02 SEND Last
-        SEND | L | IMM,                                  // 0x03 SEND Last Imm
-        SEND | O,                                        // 0x04 SEND Only
-        SEND | O | IMM,                                  // 0x05 SEND Only Imm
-        WRITE | F | RETH,                                // 0x06 WRITE First
-        WRITE | M,                                       // 0x07 WRITE Middle
-        WRITE | L,                                       // 0x08 WRITE Last
-        WRITE | L | IMM,                                 // 0x09 WRITE Last Imm
-        WRITE | O | RETH,                                // 0x0A WRITE Only
-        WRITE | O | RETH | IMM,                          // 0x0B WRITE Only Imm
-        OpFlags::READ.bits() | OpFlags::REQUEST.bits() | O | RETH, // 0x0C READ Request
-        RRESP | F | AETH,                                // 0x0D READ Response First
-        RRESP | M,                                       // 0x0E READ Response Middle
-        RRESP | L | AETH,                                // 0x0F READ Response Last
-        RRESP | O | AETH,                                // 0x10 READ Response Only
-        O | AETH,                                        // 0x11 Acknowledge
-        OpFlags::ATOMIC.bits() | O | AETH | OpFlags::ATOMIC_ACK_ETH.bits(), // 0x12 ATOMIC Ack
-        ATOMIC_REQ,                                      // 0x13 CmpSwap
-        ATOMIC_REQ,                                      // 0x14 FetchAdd
-        0,                                               // 0x15 reserved
-        SEND | L | IETH,                                 // 0x16 SEND Last Inv
-        SEND | O | IETH,                                 // 0x17 SEND Only Inv
+        SEND | F,               // 0x00 SEND First
+        SEND | M,               // 0x01 SEND Middle
+        SEND | L,               // 0x02 SEND Last
+        SEND | L | IMM,         // 0x03 SEND Last with Immediate
+        SEND | O,               // 0x04 SEND Only
+        SEND | O | IMM,         // 0x05 SEND Only with Immediate
+        WRITE | F | RETH,       // 0x06 RDMA WRITE First
+        WRITE | M,              // 0x07 RDMA WRITE Middle
+        WRITE | L,              // 0x08 RDMA WRITE Last
+        WRITE | L | IMM,        // 0x09 RDMA WRITE Last with Immediate
+        WRITE | O | RETH,       // 0x0A RDMA WRITE Only
+        WRITE | O | RETH | IMM, // 0x0B RDMA WRITE Only with Immediate
+        READ_REQ | O | RETH,    // 0x0C RDMA READ Request
+        RRESP | F | AETH,       // 0x0D RDMA READ Response First
+        RRESP | M,              // 0x0E RDMA READ Response Middle
+        RRESP | L | AETH,       // 0x0F RDMA READ Response Last
+        RRESP | O | AETH,       // 0x10 RDMA READ Response Only
+        O | AETH,               // 0x11 Acknowledge
+        ATOMIC_ACK | O | AETH,  // 0x12 ATOMIC Acknowledge
+        ATOMIC_REQ | O,         // 0x13 CmpSwap
+        ATOMIC_REQ | O,         // 0x14 FetchAdd
+        0,                      // 0x15 reserved
+        SEND | L | IETH,        // 0x16 SEND Last with Invalidate
+        SEND | O | IETH,        // 0x17 SEND Only with Invalidate
     ]
 };
 
@@ -556,14 +558,17 @@ mod test {
     use super::*;
 
     // BTH of golden frame 8 (zero-length RDMA WRITE Only, AckReq).
-    static BTH_WRITE_ONLY: [u8; 12] =
-        [0x0a, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x11, 0x80, 0x95, 0x3c, 0x7b];
+    static BTH_WRITE_ONLY: [u8; 12] = [
+        0x0a, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x11, 0x80, 0x95, 0x3c, 0x7b,
+    ];
     // BTH of golden frame 60 (RDMA WRITE Only of 13 bytes: pad count 3).
-    static BTH_PADDED: [u8; 12] =
-        [0x0a, 0x30, 0xff, 0xff, 0x00, 0x00, 0x00, 0x11, 0x80, 0x95, 0x3c, 0x8c];
+    static BTH_PADDED: [u8; 12] = [
+        0x0a, 0x30, 0xff, 0xff, 0x00, 0x00, 0x00, 0x11, 0x80, 0x95, 0x3c, 0x8c,
+    ];
     // BTH of golden frame 5 (UD SEND Only to QP1, the CM REQ).
-    static BTH_UD: [u8; 12] =
-        [0x64, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x80, 0x00, 0x00, 0x00];
+    static BTH_UD: [u8; 12] = [
+        0x64, 0x00, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x80, 0x00, 0x00, 0x00,
+    ];
 
     #[test]
     fn deconstruct() {
@@ -615,8 +620,14 @@ mod test {
         };
         let mut bytes = [0u8; 12];
         repr.emit(&mut Packet::new_unchecked(&mut bytes[..]));
-        assert_eq!(bytes, [0x04, 0xE0, 0x80, 0x01, 0xC0, 0xAB, 0xCD, 0xEF, 0x80, 0xFF, 0xFF, 0xFF]);
-        assert_eq!(Repr::parse(&Packet::new_checked(&bytes[..]).unwrap()), Ok(repr));
+        assert_eq!(
+            bytes,
+            [0x04, 0xE0, 0x80, 0x01, 0xC0, 0xAB, 0xCD, 0xEF, 0x80, 0xFF, 0xFF, 0xFF]
+        );
+        assert_eq!(
+            Repr::parse(&Packet::new_checked(&bytes[..]).unwrap()),
+            Ok(repr)
+        );
     }
 
     #[test]
@@ -630,7 +641,11 @@ mod test {
         for op in [0x15u8, 0x18, 0x1F, 0x20, 0x40, 0x63, 0x66, 0x81, 0xFF] {
             let mut b = BTH_UD;
             b[0] = op;
-            assert_eq!(Repr::parse(&Packet::new_unchecked(&b[..])), Err(Error), "op {op:#x}");
+            assert_eq!(
+                Repr::parse(&Packet::new_unchecked(&b[..])),
+                Err(Error),
+                "op {op:#x}"
+            );
         }
     }
 
@@ -655,13 +670,34 @@ mod test {
         assert_eq!(Unknown(0x15).header_len(), None);
         assert_eq!(OpCode::from(0x24).header_len(), None, "UC is not spoken");
 
-        assert_eq!(RcRdmaWriteOnlyWithImmediate.ext_header_range(OpFlags::RETH), Some(12..28));
-        assert_eq!(RcRdmaWriteOnlyWithImmediate.ext_header_range(OpFlags::IMMDT), Some(28..32));
-        assert_eq!(UdSendOnlyWithImmediate.ext_header_range(OpFlags::DETH), Some(12..20));
-        assert_eq!(UdSendOnlyWithImmediate.ext_header_range(OpFlags::IMMDT), Some(20..24));
-        assert_eq!(RcAtomicAcknowledge.ext_header_range(OpFlags::ATOMIC_ACK_ETH), Some(16..24));
-        assert_eq!(RcRdmaReadResponseMiddle.ext_header_range(OpFlags::AETH), None);
-        assert_eq!(RcSendOnly.ext_header_range(OpFlags::RETH | OpFlags::AETH), None);
+        assert_eq!(
+            RcRdmaWriteOnlyWithImmediate.ext_header_range(OpFlags::RETH),
+            Some(12..28)
+        );
+        assert_eq!(
+            RcRdmaWriteOnlyWithImmediate.ext_header_range(OpFlags::IMMDT),
+            Some(28..32)
+        );
+        assert_eq!(
+            UdSendOnlyWithImmediate.ext_header_range(OpFlags::DETH),
+            Some(12..20)
+        );
+        assert_eq!(
+            UdSendOnlyWithImmediate.ext_header_range(OpFlags::IMMDT),
+            Some(20..24)
+        );
+        assert_eq!(
+            RcAtomicAcknowledge.ext_header_range(OpFlags::ATOMIC_ACK_ETH),
+            Some(16..24)
+        );
+        assert_eq!(
+            RcRdmaReadResponseMiddle.ext_header_range(OpFlags::AETH),
+            None
+        );
+        assert_eq!(
+            RcSendOnly.ext_header_range(OpFlags::RETH | OpFlags::AETH),
+            None
+        );
 
         assert_eq!(RcSendFirst.payload_rule(), PayloadRule::Full);
         assert_eq!(RcRdmaReadResponseMiddle.payload_rule(), PayloadRule::Full);

@@ -23,7 +23,7 @@ use super::bytes::{
     write_u32, write_u64,
 };
 use super::ipv4::Address as Ipv4Address;
-use super::mad::{self, MgmtClass, Method};
+use super::mad::{self, Method, MgmtClass};
 use super::{Error, Result};
 
 enum_with_unknown! {
@@ -190,7 +190,9 @@ impl Gid {
     /// The IPv4-mapped GID of `addr`.
     pub const fn from_ipv4(addr: Ipv4Address) -> Gid {
         let a = addr.0;
-        Gid([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, a[0], a[1], a[2], a[3]])
+        Gid([
+            0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, a[0], a[1], a[2], a[3],
+        ])
     }
 
     /// The IPv4 address of an IPv4-mapped GID, `None` for any other GID.
@@ -1000,7 +1002,10 @@ impl<'a> DreqRepr<'a> {
         packet.set_remote_comm_id(self.remote_comm_id);
         packet.buffer.as_mut()[dreq::REMOTE_QPN].fill(0);
         packet.set_remote_qpn(self.remote_qpn);
-        copy_padded(&mut packet.buffer.as_mut()[dreq::PRIVATE_DATA], self.private_data);
+        copy_padded(
+            &mut packet.buffer.as_mut()[dreq::PRIVATE_DATA],
+            self.private_data,
+        );
     }
 }
 
@@ -1077,7 +1082,10 @@ impl<'a> MraRepr<'a> {
         packet.buffer.as_mut()[8..10].fill(0);
         packet.set_message_mraed_raw(self.message_mraed.into());
         packet.set_service_timeout(self.service_timeout);
-        copy_padded(&mut packet.buffer.as_mut()[mra::PRIVATE_DATA], self.private_data);
+        copy_padded(
+            &mut packet.buffer.as_mut()[mra::PRIVATE_DATA],
+            self.private_data,
+        );
     }
 }
 
@@ -1178,7 +1186,10 @@ impl<'a> RejRepr<'a> {
         packet.set_reject_info_len(self.reject_info_len);
         packet.set_reason_raw(self.reason.into());
         copy_padded(&mut packet.buffer.as_mut()[rej::ARI], self.ari);
-        copy_padded(&mut packet.buffer.as_mut()[rej::PRIVATE_DATA], self.private_data);
+        copy_padded(
+            &mut packet.buffer.as_mut()[rej::PRIVATE_DATA],
+            self.private_data,
+        );
     }
 }
 
@@ -1276,7 +1287,10 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let message = Message::parse(AttributeId::from(header.attr_id), packet.data())?;
-        Ok(Repr { tid: header.tid, message })
+        Ok(Repr {
+            tid: header.tid,
+            message,
+        })
     }
 
     /// MAD length: always 256.
@@ -1493,7 +1507,9 @@ mod test {
         0x00, 0x06, 0x80,
     ];
     static RTU: &[u8] = &[0x79, 0x3f, 0xd5, 0x9e, 0x1f, 0x16, 0xe4, 0xcb];
-    static DREQ: &[u8] = &[0x79, 0x3f, 0xd5, 0x9e, 0x1f, 0x16, 0xe4, 0xcb, 0x00, 0x00, 0x11, 0x00];
+    static DREQ: &[u8] = &[
+        0x79, 0x3f, 0xd5, 0x9e, 0x1f, 0x16, 0xe4, 0xcb, 0x00, 0x00, 0x11, 0x00,
+    ];
     static DREP: &[u8] = &[0x1f, 0x16, 0xe4, 0xcb, 0x79, 0x3f, 0xd5, 0x9e];
 
     fn full(prefix: &[u8]) -> [u8; MSG_LEN] {
@@ -1514,7 +1530,9 @@ mod test {
     #[test]
     fn golden_req() {
         let data = full(REQ);
-        let Message::Req(r) = round_trip(AttributeId::Req, &data) else { panic!() };
+        let Message::Req(r) = round_trip(AttributeId::Req, &data) else {
+            panic!()
+        };
         assert_eq!(r.local_comm_id, 0x793fd59e);
         assert_eq!(r.service_id, 0x0000_0000_0106_1388);
         assert_eq!(rdma_cm_port(r.service_id), Some(5000));
@@ -1538,8 +1556,14 @@ mod test {
         assert!(!r.srq);
         let p = r.primary_path;
         assert_eq!((p.local_lid, p.remote_lid), (0xffff, 0xffff));
-        assert_eq!(p.local_gid, Gid::from_ipv4(Ipv4Address::new(192, 168, 77, 2)));
-        assert_eq!(p.remote_gid.to_ipv4(), Some(Ipv4Address::new(192, 168, 77, 1)));
+        assert_eq!(
+            p.local_gid,
+            Gid::from_ipv4(Ipv4Address::new(192, 168, 77, 2))
+        );
+        assert_eq!(
+            p.remote_gid.to_ipv4(),
+            Some(Ipv4Address::new(192, 168, 77, 1))
+        );
         assert_eq!(p.flow_label, 0x9c821);
         assert_eq!(p.packet_rate, 0);
         assert_eq!(p.traffic_class, 0);
@@ -1550,8 +1574,8 @@ mod test {
         assert_eq!(r.alternate_path, None);
         assert_eq!(r.private_data.len(), REQ_PRIVATE_DATA_LEN);
 
-        let cma = CmaHeaderRepr::parse(&CmaHeaderPacket::new_checked(r.private_data).unwrap())
-            .unwrap();
+        let cma =
+            CmaHeaderRepr::parse(&CmaHeaderPacket::new_checked(r.private_data).unwrap()).unwrap();
         assert_eq!(
             cma,
             CmaHeaderRepr {
@@ -1568,7 +1592,9 @@ mod test {
     #[test]
     fn golden_rep() {
         let data = full(REP);
-        let Message::Rep(r) = round_trip(AttributeId::Rep, &data) else { panic!() };
+        let Message::Rep(r) = round_trip(AttributeId::Rep, &data) else {
+            panic!()
+        };
         assert_eq!(r.local_comm_id, 0x1f16e4cb);
         assert_eq!(r.remote_comm_id, 0x793fd59e);
         assert_eq!(r.local_qkey, 0);
@@ -1590,18 +1616,33 @@ mod test {
     #[test]
     fn golden_rtu_dreq_drep() {
         let data = full(RTU);
-        let Message::Rtu(r) = round_trip(AttributeId::Rtu, &data) else { panic!() };
-        assert_eq!((r.local_comm_id, r.remote_comm_id), (0x793fd59e, 0x1f16e4cb));
+        let Message::Rtu(r) = round_trip(AttributeId::Rtu, &data) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.local_comm_id, r.remote_comm_id),
+            (0x793fd59e, 0x1f16e4cb)
+        );
         assert_eq!(r.private_data.len(), RTU_PRIVATE_DATA_LEN);
 
         let data = full(DREQ);
-        let Message::Dreq(r) = round_trip(AttributeId::Dreq, &data) else { panic!() };
-        assert_eq!((r.local_comm_id, r.remote_comm_id, r.remote_qpn), (0x793fd59e, 0x1f16e4cb, 0x11));
+        let Message::Dreq(r) = round_trip(AttributeId::Dreq, &data) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.local_comm_id, r.remote_comm_id, r.remote_qpn),
+            (0x793fd59e, 0x1f16e4cb, 0x11)
+        );
         assert_eq!(r.private_data.len(), DREQ_PRIVATE_DATA_LEN);
 
         let data = full(DREP);
-        let Message::Drep(r) = round_trip(AttributeId::Drep, &data) else { panic!() };
-        assert_eq!((r.local_comm_id, r.remote_comm_id), (0x1f16e4cb, 0x793fd59e));
+        let Message::Drep(r) = round_trip(AttributeId::Drep, &data) else {
+            panic!()
+        };
+        assert_eq!(
+            (r.local_comm_id, r.remote_comm_id),
+            (0x1f16e4cb, 0x793fd59e)
+        );
         assert_eq!(r.private_data.len(), DREP_PRIVATE_DATA_LEN);
     }
 
@@ -1624,7 +1665,9 @@ mod test {
         assert!(data[12..84].iter().all(|&b| b == 0));
         assert_eq!(&data[84..92], &login_rej);
         assert!(data[92..].iter().all(|&b| b == 0));
-        let Message::Rej(back) = Message::parse(AttributeId::Rej, &data).unwrap() else { panic!() };
+        let Message::Rej(back) = Message::parse(AttributeId::Rej, &data).unwrap() else {
+            panic!()
+        };
         assert_eq!(back.reason, RejectReason::ConsumerDefined);
         assert_eq!(back.message_rejected, MessageKind::Req);
         assert_eq!(&back.private_data[..8], &login_rej);
@@ -1635,7 +1678,9 @@ mod test {
         data[8] = 0x80; // message rejected = other
         data[9] = 0x10 << 1; // reject info length 16
         data[10..12].copy_from_slice(&[0x01, 0x00]);
-        let Message::Rej(odd) = Message::parse(AttributeId::Rej, &data).unwrap() else { panic!() };
+        let Message::Rej(odd) = Message::parse(AttributeId::Rej, &data).unwrap() else {
+            panic!()
+        };
         assert_eq!(odd.message_rejected, MessageKind::Other);
         assert_eq!(odd.reject_info_len, 16);
         assert_eq!(odd.ari_info().len(), 16);
@@ -1655,10 +1700,13 @@ mod test {
         Message::Mra(mra).emit(&mut data);
         assert_eq!(&data[..10], &[0, 0, 0, 1, 0, 0, 0, 2, 0x40, 21 << 3]);
         assert!(data[10..].iter().all(|&b| b == 0));
-        assert_eq!(Message::parse(AttributeId::Mra, &data), Ok(Message::Mra(MraRepr {
-            private_data: &data[10..],
-            ..mra
-        })));
+        assert_eq!(
+            Message::parse(AttributeId::Mra, &data),
+            Ok(Message::Mra(MraRepr {
+                private_data: &data[10..],
+                ..mra
+            }))
+        );
     }
 
     #[test]
@@ -1683,8 +1731,13 @@ mod test {
         };
         r.alternate_path = Some(alt);
         Message::Req(r).emit(&mut data);
-        assert_eq!(&data[132..140], &[0xFF, 0xFF, 0xF0, 0x3F, 0x12, 0xFE, 0xF8, 0xF8]);
-        let Message::Req(back) = Message::parse(AttributeId::Req, &data).unwrap() else { panic!() };
+        assert_eq!(
+            &data[132..140],
+            &[0xFF, 0xFF, 0xF0, 0x3F, 0x12, 0xFE, 0xF8, 0xF8]
+        );
+        let Message::Req(back) = Message::parse(AttributeId::Req, &data).unwrap() else {
+            panic!()
+        };
         assert_eq!(back.alternate_path, Some(alt));
         assert_eq!(alt.local_gid.interface_id(), 0x0102_0304_0506_0708);
     }
@@ -1702,12 +1755,19 @@ mod test {
             AttributeId::Drep,
         ] {
             for len in 0..MSG_LEN {
-                assert_eq!(Message::parse(attr, &data[..len]), Err(Error), "{attr:?} {len}");
+                assert_eq!(
+                    Message::parse(attr, &data[..len]),
+                    Err(Error),
+                    "{attr:?} {len}"
+                );
             }
             assert!(Message::parse(attr, &data[..]).is_ok());
         }
         for attr in [0x0001, 0x0017, 0x0018, 0x0019, 0x001A, 0x0020, 0xFFFF] {
-            assert_eq!(Message::parse(AttributeId::from(attr), &data[..]), Err(Error));
+            assert_eq!(
+                Message::parse(AttributeId::from(attr), &data[..]),
+                Err(Error)
+            );
         }
     }
 
@@ -1741,7 +1801,11 @@ mod test {
         assert_eq!(rdma_cm_port(0x0000_0000_0106_1388), Some(5000));
         assert_eq!(rdma_cm_port(0x0000_0000_0111_1388), None, "UDP port space");
         assert_eq!(rdma_cm_port(0x0000_0001_0106_1388), None);
-        assert_eq!(rdma_cm_port(0x5054_00ff_fe77_0001), None, "an SRP IB service ID");
+        assert_eq!(
+            rdma_cm_port(0x5054_00ff_fe77_0001),
+            None,
+            "an SRP IB service ID"
+        );
     }
 
     #[test]
@@ -1753,11 +1817,17 @@ mod test {
         let mut v6 = [0u8; CMA_HEADER_LEN];
         v6.copy_from_slice(good);
         v6[1] = 0x60;
-        assert_eq!(CmaHeaderRepr::parse(&CmaHeaderPacket::new_unchecked(&v6[..])), Err(Error));
+        assert_eq!(
+            CmaHeaderRepr::parse(&CmaHeaderPacket::new_unchecked(&v6[..])),
+            Err(Error)
+        );
         let mut ver = [0u8; CMA_HEADER_LEN];
         ver.copy_from_slice(good);
         ver[0] = 1;
-        assert_eq!(CmaHeaderRepr::parse(&CmaHeaderPacket::new_unchecked(&ver[..])), Err(Error));
+        assert_eq!(
+            CmaHeaderRepr::parse(&CmaHeaderPacket::new_unchecked(&ver[..])),
+            Err(Error)
+        );
     }
 
     #[test]

@@ -95,7 +95,10 @@ impl Repr {
     /// Reads a checked header; the reserved byte is ignored.
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr> {
         packet.check_len()?;
-        Ok(Repr { qkey: packet.qkey(), src_qpn: packet.src_qpn() })
+        Ok(Repr {
+            qkey: packet.qkey(),
+            src_qpn: packet.src_qpn(),
+        })
     }
 
     /// Header length: always 8.
@@ -127,7 +130,13 @@ mod test {
     #[test]
     fn parse_emit_round_trip() {
         let repr = Repr::parse(&Packet::new_checked(&DETH[..]).unwrap()).unwrap();
-        assert_eq!(repr, Repr { qkey: GSI_QKEY, src_qpn: 1 });
+        assert_eq!(
+            repr,
+            Repr {
+                qkey: GSI_QKEY,
+                src_qpn: 1
+            }
+        );
         let mut bytes = [0xA5u8; 8];
         repr.emit(&mut Packet::new_unchecked(&mut bytes[..]));
         assert_eq!(bytes, DETH);

@@ -275,7 +275,9 @@ mod test {
         let frame = Frame::new_checked(&bytes[..]).unwrap();
         assert_eq!(frame.ethertype(), EtherType::Unknown(0x88cc));
         let mut out = [0u8; 14];
-        Repr::parse(&frame).unwrap().emit(&mut Frame::new_unchecked(&mut out[..]));
+        Repr::parse(&frame)
+            .unwrap()
+            .emit(&mut Frame::new_unchecked(&mut out[..]));
         assert_eq!(out[..], bytes[..14]);
     }
 

@@ -351,7 +351,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 
     /// Mutable payload, from the end of the header to the total length.
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        let (start, end) = (usize::from(self.header_len()), usize::from(self.total_len()));
+        let (start, end) = (
+            usize::from(self.header_len()),
+            usize::from(self.total_len()),
+        );
         &mut self.buffer.as_mut()[start..end]
     }
 }
@@ -500,7 +503,11 @@ mod test {
     #[test]
     fn rejects_truncation() {
         for len in 0..PACKET_ACK.len() {
-            assert_eq!(Packet::new_checked(&PACKET_ACK[..len]), Err(Error), "len {len}");
+            assert_eq!(
+                Packet::new_checked(&PACKET_ACK[..len]),
+                Err(Error),
+                "len {len}"
+            );
         }
     }
 
@@ -522,10 +529,26 @@ mod test {
         bad_sum[11] ^= 1;
         assert_eq!(parse(&bad_sum), Err(Error), "checksum");
         assert_eq!(parse(&with(|p| p.set_version(6))), Err(Error), "version");
-        assert_eq!(parse(&with(|p| p.set_header_len(24))), Err(Error), "options");
-        assert_eq!(parse(&with(|p| p.set_header_len(16))), Err(Error), "IHL < 5");
-        assert_eq!(parse(&with(|p| p.set_total_len(19))), Err(Error), "total < header");
-        assert_eq!(parse(&with(|p| p.set_total_len(49))), Err(Error), "total > buffer");
+        assert_eq!(
+            parse(&with(|p| p.set_header_len(24))),
+            Err(Error),
+            "options"
+        );
+        assert_eq!(
+            parse(&with(|p| p.set_header_len(16))),
+            Err(Error),
+            "IHL < 5"
+        );
+        assert_eq!(
+            parse(&with(|p| p.set_total_len(19))),
+            Err(Error),
+            "total < header"
+        );
+        assert_eq!(
+            parse(&with(|p| p.set_total_len(49))),
+            Err(Error),
+            "total > buffer"
+        );
         let mf = with(|p| {
             let b = &mut p.buffer[field::FLG_OFF];
             b[0] |= 0x20;

@@ -2,7 +2,9 @@
 //! class data behind it. A MAD is always 256 bytes and travels as the whole
 //! payload of a UD SEND to QP1. The CM class data is decoded by `cm`.
 
-use super::bytes::{enum_with_unknown, read_u16, read_u32, read_u64, write_u16, write_u32, write_u64};
+use super::bytes::{
+    enum_with_unknown, read_u16, read_u32, read_u64, write_u16, write_u32, write_u64,
+};
 use super::{Error, Result};
 
 enum_with_unknown! {
@@ -340,7 +342,10 @@ mod test {
         }
         let mut bad = mad();
         bad[0] = 2;
-        assert_eq!(Repr::parse(&Packet::new_checked(&bad[..]).unwrap()), Err(Error));
+        assert_eq!(
+            Repr::parse(&Packet::new_checked(&bad[..]).unwrap()),
+            Err(Error)
+        );
     }
 
     #[test]

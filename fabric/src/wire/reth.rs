@@ -99,7 +99,11 @@ impl Repr {
     /// Reads a checked header (every value is acceptable on the wire).
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr> {
         packet.check_len()?;
-        Ok(Repr { va: packet.va(), rkey: packet.rkey(), dma_len: packet.dma_len() })
+        Ok(Repr {
+            va: packet.va(),
+            rkey: packet.rkey(),
+            dma_len: packet.dma_len(),
+        })
     }
 
     /// Header length: always 16.
@@ -136,7 +140,14 @@ mod test {
     #[test]
     fn parse_emit_round_trip() {
         let repr = Repr::parse(&Packet::new_checked(&RETH[..]).unwrap()).unwrap();
-        assert_eq!(repr, Repr { va: 0xffff_8a72_8268_6000, rkey: 0x3ca, dma_len: 4096 });
+        assert_eq!(
+            repr,
+            Repr {
+                va: 0xffff_8a72_8268_6000,
+                rkey: 0x3ca,
+                dma_len: 4096
+            }
+        );
         let mut bytes = [0xA5u8; 16];
         repr.emit(&mut Packet::new_unchecked(&mut bytes[..]));
         assert_eq!(bytes, RETH);

@@ -25,11 +25,11 @@
 //! for reserved bits and pad contents (written as zero).
 
 use super::bth::{self, OpCode, OpFlags};
+use super::bytes::{read_u32, write_u32};
 use super::eth::{self, Address as EthernetAddress, EtherType};
 use super::ipv4::{self, Protocol};
 use super::udp::{self, ROCE_V2_PORT};
 use super::{aeth, deth, icrc, immdt, reth};
-use super::bytes::{read_u32, write_u32};
 use super::{Error, Result};
 
 /// Length of an IETH (R_Key to invalidate).
@@ -209,19 +209,36 @@ impl<'a> Repr<'a> {
         let frame = &mut buf[..total];
 
         let mut eth_frame = eth::Frame::new_unchecked(&mut *frame);
-        eth::Repr { src_addr: self.src_mac, dst_addr: self.dst_mac, ethertype: EtherType::Ipv4 }
-            .emit(&mut eth_frame);
+        eth::Repr {
+            src_addr: self.src_mac,
+            dst_addr: self.dst_mac,
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut eth_frame);
 
         let datagram = &mut frame[eth::HEADER_LEN..];
-        let ip = ipv4::Repr { protocol: Protocol::Udp, payload_len: ip_payload_len, ..self.ip };
+        let ip = ipv4::Repr {
+            protocol: Protocol::Udp,
+            payload_len: ip_payload_len,
+            ..self.ip
+        };
         ip.emit(&mut ipv4::Packet::new_unchecked(&mut *datagram));
 
         let segment = &mut datagram[ipv4::HEADER_LEN..];
-        let udp_repr = udp::Repr { src_port: self.udp_src_port, dst_port: ROCE_V2_PORT };
-        udp_repr.emit(&mut udp::Packet::new_unchecked(&mut *segment), transport_len);
+        let udp_repr = udp::Repr {
+            src_port: self.udp_src_port,
+            dst_port: ROCE_V2_PORT,
+        };
+        udp_repr.emit(
+            &mut udp::Packet::new_unchecked(&mut *segment),
+            transport_len,
+        );
 
         let transport = &mut segment[udp::HEADER_LEN..];
-        let bth_repr = bth::Repr { pad_count: bth::pad_for(self.payload.len()), ..self.bth };
+        let bth_repr = bth::Repr {
+            pad_count: bth::pad_for(self.payload.len()),
+            ..self.bth
+        };
         bth_repr.emit(&mut bth::Packet::new_unchecked(&mut *transport));
 
         let opcode = self.bth.opcode;
@@ -301,7 +318,10 @@ mod test {
         let mut out = vec![0xA5u8; golden.len() + 7];
         assert_eq!(repr.emit(&mut out), Ok(golden.len()));
         assert_eq!(&out[..golden.len()], golden);
-        assert!(out[golden.len()..].iter().all(|&b| b == 0xA5), "nothing written past the end");
+        assert!(
+            out[golden.len()..].iter().all(|&b| b == 0xA5),
+            "nothing written past the end"
+        );
         repr
     }
 
@@ -315,7 +335,14 @@ mod test {
         assert!(r.bth.ack_req);
         assert_eq!(r.bth.psn, 0x953c7b);
         assert_eq!(r.bth.dest_qpn, 0x11);
-        assert_eq!(r.reth, Some(reth::Repr { va: 0, rkey: 0, dma_len: 0 }));
+        assert_eq!(
+            r.reth,
+            Some(reth::Repr {
+                va: 0,
+                rkey: 0,
+                dma_len: 0
+            })
+        );
         assert_eq!((r.deth, r.aeth, r.immdt, r.ieth), (None, None, None, None));
         assert!(r.payload.is_empty());
     }
@@ -325,7 +352,13 @@ mod test {
         let r = round_trip(&ACK);
         assert_eq!(r.bth.opcode, OpCode::RcAcknowledge);
         assert!(!r.bth.ack_req);
-        assert_eq!(r.aeth, Some(aeth::Repr { syndrome: Syndrome::ACK, msn: 1 }));
+        assert_eq!(
+            r.aeth,
+            Some(aeth::Repr {
+                syndrome: Syndrome::ACK,
+                msn: 1
+            })
+        );
     }
 
     #[test]
@@ -357,15 +390,35 @@ mod test {
         let r = Repr::parse(&WRITE_ZERO).unwrap();
         let mut out = [0u8; 128];
         assert_eq!(Repr { reth: None, ..r }.emit(&mut out), Err(Error));
-        let a = Some(aeth::Repr { syndrome: Syndrome::ACK, msn: 0 });
+        let a = Some(aeth::Repr {
+            syndrome: Syndrome::ACK,
+            msn: 0,
+        });
         assert_eq!(Repr { aeth: a, ..r }.emit(&mut out), Err(Error));
         assert_eq!(Repr { ieth: Some(1), ..r }.emit(&mut out), Err(Error));
         let ack = Repr::parse(&ACK).unwrap();
-        assert_eq!(Repr { payload: b"x", ..ack }.emit(&mut out), Err(Error), "ACK with payload");
+        assert_eq!(
+            Repr {
+                payload: b"x",
+                ..ack
+            }
+            .emit(&mut out),
+            Err(Error),
+            "ACK with payload"
+        );
         assert_eq!(r.emit(&mut out[..WRITE_ZERO.len() - 1]), Err(Error));
         let mut bth = r.bth;
         bth.opcode = OpCode::RcCompareSwap;
-        assert_eq!(Repr { bth, reth: None, ..r }.emit(&mut out), Err(Error), "atomics");
+        assert_eq!(
+            Repr {
+                bth,
+                reth: None,
+                ..r
+            }
+            .emit(&mut out),
+            Err(Error),
+            "atomics"
+        );
         bth.opcode = OpCode::Unknown(0x15);
         assert_eq!(Repr { bth, ..r }.emit(&mut out), Err(Error));
         let big = vec![0u8; 65536];
@@ -393,14 +446,28 @@ mod test {
             let flags = opcode.flags().unwrap();
             let repr = Repr {
                 bth: bth::Repr { opcode, ..base.bth },
-                deth: flags.contains(OpFlags::DETH).then_some(deth::Repr { qkey: 7, src_qpn: 1 }),
-                reth: flags.contains(OpFlags::RETH).then_some(reth::Repr { va: 1, rkey: 2, dma_len: 3 }),
-                aeth: flags
-                    .contains(OpFlags::AETH)
-                    .then_some(aeth::Repr { syndrome: Syndrome::RnrNak { timer: 3 }, msn: 9 }),
-                immdt: flags.contains(OpFlags::IMMDT).then_some(immdt::Repr { imm: 0x1234 }),
+                deth: flags.contains(OpFlags::DETH).then_some(deth::Repr {
+                    qkey: 7,
+                    src_qpn: 1,
+                }),
+                reth: flags.contains(OpFlags::RETH).then_some(reth::Repr {
+                    va: 1,
+                    rkey: 2,
+                    dma_len: 3,
+                }),
+                aeth: flags.contains(OpFlags::AETH).then_some(aeth::Repr {
+                    syndrome: Syndrome::RnrNak { timer: 3 },
+                    msn: 9,
+                }),
+                immdt: flags
+                    .contains(OpFlags::IMMDT)
+                    .then_some(immdt::Repr { imm: 0x1234 }),
                 ieth: flags.contains(OpFlags::IETH).then_some(0xCAFE),
-                payload: if flags.contains(OpFlags::PAYLOAD) { &payload } else { &[] },
+                payload: if flags.contains(OpFlags::PAYLOAD) {
+                    &payload
+                } else {
+                    &[]
+                },
                 ..base
             };
             let mut out = [0xA5u8; 200];
@@ -409,8 +476,14 @@ mod test {
             assert_eq!(back.bth.pad_count, bth::pad_for(payload_len(&repr)));
             assert_eq!(back.ip.payload_len, n - OUTER_HEADERS_LEN + udp::HEADER_LEN);
             let expected = Repr {
-                bth: bth::Repr { pad_count: back.bth.pad_count, ..repr.bth },
-                ip: ipv4::Repr { payload_len: back.ip.payload_len, ..repr.ip },
+                bth: bth::Repr {
+                    pad_count: back.bth.pad_count,
+                    ..repr.bth
+                },
+                ip: ipv4::Repr {
+                    payload_len: back.ip.payload_len,
+                    ..repr.ip
+                },
                 ..repr
             };
             assert_eq!(back, expected, "{opcode:?}");
@@ -448,7 +521,10 @@ mod test {
         for len in 0..ACK.len() {
             reject(&ACK[..len], "truncated");
         }
-        reject(&tweak(&ACK, |b| b[12..14].copy_from_slice(&[0x86, 0xdd])), "not IPv4");
+        reject(
+            &tweak(&ACK, |b| b[12..14].copy_from_slice(&[0x86, 0xdd])),
+            "not IPv4",
+        );
         reject(&tweak(&ACK, |b| b[14] = 0x46), "IPv4 options");
         let mut bad_sum = ACK;
         bad_sum[24] ^= 1;
@@ -456,16 +532,34 @@ mod test {
         reject(&tweak(&ACK, |b| b[20] |= 0x20), "more fragments");
         reject(&tweak(&ACK, |b| b[23] = 6), "not UDP");
         reject(&tweak(&ACK, |b| b[17] += 4), "IP total length beyond frame");
-        reject(&tweak(&ACK, |b| b[39] -= 4), "UDP length short of IP payload");
-        reject(&tweak(&ACK, |b| b[36..38].copy_from_slice(&4790u16.to_be_bytes())), "port");
-        reject(&tweak(&ACK, |b| b[40..42].copy_from_slice(&[0x12, 0x34])), "UDP checksum");
+        reject(
+            &tweak(&ACK, |b| b[39] -= 4),
+            "UDP length short of IP payload",
+        );
+        reject(
+            &tweak(&ACK, |b| b[36..38].copy_from_slice(&4790u16.to_be_bytes())),
+            "port",
+        );
+        reject(
+            &tweak(&ACK, |b| b[40..42].copy_from_slice(&[0x12, 0x34])),
+            "UDP checksum",
+        );
         reject(&tweak(&ACK, |b| b[43] = 0x01), "TVer");
         reject(&tweak(&ACK, |b| b[42] = 0x15), "reserved opcode");
         reject(&tweak(&ACK, |b| b[42] = 0x24), "UC opcode");
         reject(&tweak(&ACK, |b| b[42] = 0x13), "atomic");
-        reject(&tweak(&ACK, |b| b[43] = 0x10), "pad on an opcode without payload");
-        reject(&tweak(&ACK, |b| b[42] = 0x0c), "READ request header past the end");
-        reject(&tweak(&WRITE_ZERO, |b| b[43] = 0x10), "pad eats into the RETH");
+        reject(
+            &tweak(&ACK, |b| b[43] = 0x10),
+            "pad on an opcode without payload",
+        );
+        reject(
+            &tweak(&ACK, |b| b[42] = 0x0c),
+            "READ request header past the end",
+        );
+        reject(
+            &tweak(&WRITE_ZERO, |b| b[43] = 0x10),
+            "pad eats into the RETH",
+        );
         let mut bad_icrc = ACK;
         bad_icrc[61] ^= 0x80;
         reject(&bad_icrc, "ICRC");

@@ -130,7 +130,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(0);
         let len = self.len();
         let acc = checksum::pseudo_header(src_addr, dst_addr, Protocol::Udp.into(), len);
-        let sum = checksum::finish(checksum::data(acc, &self.buffer.as_ref()[..usize::from(len)]));
+        let sum = checksum::finish(checksum::data(
+            acc,
+            &self.buffer.as_ref()[..usize::from(len)],
+        ));
         self.set_checksum(if sum == 0 { 0xFFFF } else { sum })
     }
 
@@ -162,7 +165,10 @@ impl Repr {
         if packet.dst_port() == 0 || !packet.verify_checksum(src_addr, dst_addr) {
             return Err(Error);
         }
-        Ok(Repr { src_port: packet.src_port(), dst_port: packet.dst_port() })
+        Ok(Repr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+        })
     }
 
     /// Header length: always 8.
@@ -207,7 +213,13 @@ mod test {
     fn parse_and_emit() {
         let p = Packet::new_checked(&DATAGRAM[..]).unwrap();
         let repr = Repr::parse(&p, SRC, DST).unwrap();
-        assert_eq!(repr, Repr { src_port: 51206, dst_port: 4791 });
+        assert_eq!(
+            repr,
+            Repr {
+                src_port: 51206,
+                dst_port: 4791
+            }
+        );
         let mut bytes = [0xA5u8; 28];
         bytes[8..].copy_from_slice(&DATAGRAM[8..]);
         repr.emit(&mut Packet::new_unchecked(&mut bytes[..]), 20);
@@ -222,7 +234,10 @@ mod test {
         assert_ne!(p.checksum(), 0);
         assert!(Repr::parse(&p, SRC, DST).is_ok());
         // Wrong pseudo-header → rejected.
-        assert_eq!(Repr::parse(&p, SRC, Ipv4Address::new(10, 0, 0, 1)), Err(Error));
+        assert_eq!(
+            Repr::parse(&p, SRC, Ipv4Address::new(10, 0, 0, 1)),
+            Err(Error)
+        );
         // Corrupt payload → rejected.
         bytes[20] ^= 0x40;
         let p = Packet::new_checked(&bytes[..]).unwrap();
@@ -232,7 +247,11 @@ mod test {
     #[test]
     fn rejects() {
         for len in 0..DATAGRAM.len() {
-            assert_eq!(Packet::new_checked(&DATAGRAM[..len]), Err(Error), "len {len}");
+            assert_eq!(
+                Packet::new_checked(&DATAGRAM[..len]),
+                Err(Error),
+                "len {len}"
+            );
         }
         let mut short_len = DATAGRAM;
         short_len[5] = 7;
