@@ -16,4 +16,5 @@ pub mod channel;
 pub mod memory;
 pub mod nic;
 pub mod time;
+pub mod uri;
 pub mod wire;

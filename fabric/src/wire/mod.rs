@@ -19,6 +19,9 @@ pub mod ipv4;
 pub mod mad;
 pub mod reth;
 pub mod roce;
+pub mod sbft;
+pub mod scsi;
+pub mod srp;
 pub mod udp;
 
 pub use self::arp::{Packet as ArpPacket, Repr as ArpRepr};
