@@ -326,7 +326,13 @@ t_run:
         call puts
         mov ax, [in_es]
         call hex16
-
+        mov ax, [in_ds]
+        test ax, ax
+        jz .nods
+        mov si, s_ds
+        call puts
+        call hex16
+.nods:
         call t_int13
 
         mov si, s_out_ax
@@ -1115,6 +1121,7 @@ s_si:       db " SI=", 0
 s_di:       db " DI=", 0
 s_es:       db " ES=", 0
 s_cf:       db " CF=", 0
+s_ds:       db " DS=", 0
 s_st:       db " st=", 0
 s_an_ds:    db " !DS=", 0
 s_an_bp:    db " !BP=", 0
