@@ -140,7 +140,12 @@ impl SrpUri {
                 Some(parse_guid(value).ok_or(UriError::BadGuid)?)
             }
         };
-        Ok(SrpUri { ip, port, lun, guid })
+        Ok(SrpUri {
+            ip,
+            port,
+            lun,
+            guid,
+        })
     }
 
     /// The SAM LUN the URI names.
@@ -278,7 +283,10 @@ mod tests {
         assert_eq!(u.lun, 17);
         assert_eq!(u.guid, Some(0x5054_00ff_fe77_0001));
         assert_eq!(u.scsi_lun().0, [0, 17, 0, 0, 0, 0, 0, 0]);
-        assert_eq!("srp://10.0.0.254:4420/17?guid=0x505400FFFE770001".parse(), Ok(u));
+        assert_eq!(
+            "srp://10.0.0.254:4420/17?guid=0x505400FFFE770001".parse(),
+            Ok(u)
+        );
     }
 
     #[test]
@@ -303,7 +311,10 @@ mod tests {
             assert_eq!(SrpUri::parse(&s), Ok(u), "{s}");
         }
         let u = SrpUri::parse("srp://192.168.77.1?guid=0x505400fffe770001").unwrap();
-        assert_eq!(u.to_string(), "srp://192.168.77.1:5000/0?guid=0x505400fffe770001");
+        assert_eq!(
+            u.to_string(),
+            "srp://192.168.77.1:5000/0?guid=0x505400fffe770001"
+        );
     }
 
     #[test]
@@ -353,7 +364,10 @@ mod tests {
         assert_eq!(UriError::BadIpv4.to_string(), "bad IPv4 address");
         assert_eq!(UriError::PortOutOfRange.to_string(), "port out of range");
         assert_eq!(UriError::LunNotNumber.to_string(), "LUN not a number");
-        assert_eq!(UriError::BadGuid.to_string(), "guid must be 0x followed by 16 hex digits");
+        assert_eq!(
+            UriError::BadGuid.to_string(),
+            "guid must be 0x followed by 16 hex digits"
+        );
     }
 
     #[test]

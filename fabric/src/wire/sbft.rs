@@ -67,7 +67,9 @@
 //! without overlapping another, and the RoCE subtable's own length and
 //! version are checked. Any violation is an [`Error`].
 
-use super::bytes::{read_array, read_u16, read_u32, read_u64, write_u16, write_u32, write_u64, FUZZING};
+use super::bytes::{
+    read_array, read_u16, read_u32, read_u64, write_u16, write_u32, write_u64, FUZZING,
+};
 use super::cm::{rdma_cm_service_id, Gid};
 use super::eth::Address as MacAddress;
 use super::ipv4::Address as Ipv4Address;
@@ -481,7 +483,12 @@ impl SbftRepr {
         let ib = if self.ib.is_some() { after_srp } else { 0 };
         let after_ib = after_srp + if self.ib.is_some() { field::ib::LEN } else { 0 };
         let roce = if self.roce.is_some() { after_ib } else { 0 };
-        let end = after_ib + if self.roce.is_some() { field::roce::LEN } else { 0 };
+        let end = after_ib
+            + if self.roce.is_some() {
+                field::roce::LEN
+            } else {
+                0
+            };
         (ib, roce, end)
     }
 
@@ -558,7 +565,9 @@ pub fn scan(mem: &[u8]) -> Option<(usize, SbftRepr)> {
         if b.len() < 4 || b[..4] != SIGNATURE {
             return None;
         }
-        SbftRepr::parse(&Packet::new_unchecked(b)).ok().map(|r| (off, r))
+        SbftRepr::parse(&Packet::new_unchecked(b))
+            .ok()
+            .map(|r| (off, r))
     })
 }
 
@@ -660,22 +669,39 @@ mod tests {
         assert_eq!(&out[184..], &[0x5A; 6]);
         let p = Packet::new_checked(&out[..184]).unwrap();
         assert!(p.verify_checksum());
-        assert_eq!((p.scsi_offset(), p.srp_offset(), p.ib_offset(), p.roce_offset()), (48, 56, 88, 136));
+        assert_eq!(
+            (
+                p.scsi_offset(),
+                p.srp_offset(),
+                p.ib_offset(),
+                p.roce_offset()
+            ),
+            (48, 56, 88, 136)
+        );
         assert_eq!(SbftRepr::parse(&p), Ok(r));
         // Byte-level spot checks of the documented layout.
         assert_eq!(&out[0..4], b"sBFT");
         assert_eq!(&out[4..8], &[184, 0, 0, 0]);
         assert_eq!(out.iter().take(184).fold(0u8, |a, &x| a.wrapping_add(x)), 0);
         let ib = &out[88..136];
-        assert_eq!(&ib[0..16], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 77, 2]);
+        assert_eq!(
+            &ib[0..16],
+            &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 168, 77, 2]
+        );
         assert_eq!(&ib[32..40], &0x0000_0000_0106_1388u64.to_be_bytes());
         assert_eq!(&ib[40..42], &[0xff, 0xff]);
         let roce = &out[136..184];
         assert_eq!(&roce[0..4], &[48, 0, 1, ROCE_FLAG_IMMEDIATE_DATA]);
         assert_eq!(&roce[4..10], &[0x52, 0x54, 0, 0x77, 0, 2]);
-        assert_eq!(&roce[16..26], &[192, 168, 77, 2, 192, 168, 77, 1, 0x13, 0x88]);
+        assert_eq!(
+            &roce[16..26],
+            &[192, 168, 77, 2, 192, 168, 77, 1, 0x13, 0x88]
+        );
         assert_eq!(roce[26], 3);
-        assert_eq!(&roce[28..36], &[0x50, 0x54, 0x00, 0xff, 0xfe, 0x77, 0x00, 0x02]);
+        assert_eq!(
+            &roce[28..36],
+            &[0x50, 0x54, 0x00, 0xff, 0xfe, 0x77, 0x00, 0x02]
+        );
         assert_eq!(&roce[44..48], &[0, 0, 0, 0x11]);
         // Without the IB subtable the RoCE one moves up to 88.
         let no_ib = SbftRepr { ib: None, ..r };
@@ -725,23 +751,55 @@ mod tests {
         t[100] ^= 1;
         assert_eq!(parse(&t), Err(Error));
         // Length below the header, or huge.
-        assert_eq!(parse(&edit(&|t| t[4..8].copy_from_slice(&40u32.to_le_bytes()))), Err(Error));
-        assert_eq!(parse(&edit(&|t| t[4..8].copy_from_slice(&u32::MAX.to_le_bytes()))), Err(Error));
+        assert_eq!(
+            parse(&edit(&|t| t[4..8].copy_from_slice(&40u32.to_le_bytes()))),
+            Err(Error)
+        );
+        assert_eq!(
+            parse(&edit(&|t| t[4..8].copy_from_slice(&u32::MAX.to_le_bytes()))),
+            Err(Error)
+        );
         // Missing SCSI or SRP subtable.
         assert_eq!(parse(&edit(&|t| t[36..38].fill(0))), Err(Error));
         assert_eq!(parse(&edit(&|t| t[38..40].fill(0))), Err(Error));
         // A subtable inside the header, past the end, or overlapping another.
-        assert_eq!(parse(&edit(&|t| t[36..38].copy_from_slice(&8u16.to_le_bytes()))), Err(Error));
-        assert_eq!(parse(&edit(&|t| t[40..42].copy_from_slice(&180u16.to_le_bytes()))), Err(Error));
-        assert_eq!(parse(&edit(&|t| t[42..44].copy_from_slice(&u16::MAX.to_le_bytes()))), Err(Error));
-        assert_eq!(parse(&edit(&|t| t[38..40].copy_from_slice(&52u16.to_le_bytes()))), Err(Error));
-        assert_eq!(parse(&edit(&|t| t[42..44].copy_from_slice(&100u16.to_le_bytes()))), Err(Error));
+        assert_eq!(
+            parse(&edit(&|t| t[36..38].copy_from_slice(&8u16.to_le_bytes()))),
+            Err(Error)
+        );
+        assert_eq!(
+            parse(&edit(&|t| t[40..42].copy_from_slice(&180u16.to_le_bytes()))),
+            Err(Error)
+        );
+        assert_eq!(
+            parse(&edit(
+                &|t| t[42..44].copy_from_slice(&u16::MAX.to_le_bytes())
+            )),
+            Err(Error)
+        );
+        assert_eq!(
+            parse(&edit(&|t| t[38..40].copy_from_slice(&52u16.to_le_bytes()))),
+            Err(Error)
+        );
+        assert_eq!(
+            parse(&edit(&|t| t[42..44].copy_from_slice(&100u16.to_le_bytes()))),
+            Err(Error)
+        );
         // RoCE subtable: length below 48, beyond the table, version 0.
-        assert_eq!(parse(&edit(&|t| t[136..138].copy_from_slice(&47u16.to_le_bytes()))), Err(Error));
-        assert_eq!(parse(&edit(&|t| t[136..138].copy_from_slice(&49u16.to_le_bytes()))), Err(Error));
+        assert_eq!(
+            parse(&edit(&|t| t[136..138].copy_from_slice(&47u16.to_le_bytes()))),
+            Err(Error)
+        );
+        assert_eq!(
+            parse(&edit(&|t| t[136..138].copy_from_slice(&49u16.to_le_bytes()))),
+            Err(Error)
+        );
         assert_eq!(parse(&edit(&|t| t[138] = 0)), Err(Error));
         // RoCE offset whose length field itself is outside the table.
-        assert_eq!(parse(&edit(&|t| t[42..44].copy_from_slice(&183u16.to_le_bytes()))), Err(Error));
+        assert_eq!(
+            parse(&edit(&|t| t[42..44].copy_from_slice(&183u16.to_le_bytes()))),
+            Err(Error)
+        );
     }
 
     #[test]
@@ -790,12 +848,20 @@ mod tests {
                 let mut t = g.clone();
                 for _ in 0..1 + rng.next() % 3 {
                     // Flip a bit in the header half the time.
-                    let bytes = if rng.next() % 2 == 0 { 48 } else { t.len() };
+                    let bytes = if rng.next().is_multiple_of(2) {
+                        48
+                    } else {
+                        t.len()
+                    };
                     let bit = (rng.next() % (bytes as u64 * 8)) as usize;
                     t[bit / 8] ^= 1 << (bit % 8);
                 }
                 // Fix the checksum now and then so the later checks run too.
-                let t = if rng.next() % 2 == 0 { fixed(t) } else { t };
+                let t = if rng.next().is_multiple_of(2) {
+                    fixed(t)
+                } else {
+                    t
+                };
                 if let Ok(r) = parse(&t) {
                     // Whatever parses re-emits to a table that parses the same.
                     let mut out = vec![0u8; r.buffer_len()];

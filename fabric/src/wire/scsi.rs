@@ -431,7 +431,11 @@ impl Cdb {
                 if !evpd && page_code != 0 {
                     return invalid(C6_PAGE);
                 }
-                Cdb::Inquiry { evpd, page_code, alloc_len: read_u16(&cdb[C6_ALLOC16]) }
+                Cdb::Inquiry {
+                    evpd,
+                    page_code,
+                    alloc_len: read_u16(&cdb[C6_ALLOC16]),
+                }
             }
             Opcode::ModeSense6 => Cdb::ModeSense6 {
                 dbd: flags & MS_DBD != 0,
@@ -453,7 +457,9 @@ impl Cdb {
                 if flags & 0x1F != SA_READ_CAPACITY_16 {
                     return invalid(FLAGS);
                 }
-                Cdb::ReadCapacity16 { alloc_len: read_u32(&cdb[C16_LEN]) }
+                Cdb::ReadCapacity16 {
+                    alloc_len: read_u32(&cdb[C16_LEN]),
+                }
             }
             Opcode::Read10 => Cdb::Read10 {
                 lba: read_u32(&cdb[C10_LBA]),
@@ -490,7 +496,10 @@ impl Cdb {
                 if alloc_len < 16 {
                     return invalid(C12_ALLOC.start);
                 }
-                Cdb::ReportLuns { select_report: cdb[C12_SELECT], alloc_len }
+                Cdb::ReportLuns {
+                    select_report: cdb[C12_SELECT],
+                    alloc_len,
+                }
             }
             Opcode::MaintenanceIn | Opcode::Unknown(_) => {
                 return Err(CdbError::UnsupportedOpcode(op))
@@ -502,8 +511,16 @@ impl Cdb {
     /// else READ(16).
     pub fn read(lba: u64, blocks: u32) -> Cdb {
         match (u32::try_from(lba), u16::try_from(blocks)) {
-            (Ok(lba), Ok(blocks)) => Cdb::Read10 { lba, blocks, fua: false },
-            _ => Cdb::Read16 { lba, blocks, fua: false },
+            (Ok(lba), Ok(blocks)) => Cdb::Read10 {
+                lba,
+                blocks,
+                fua: false,
+            },
+            _ => Cdb::Read16 {
+                lba,
+                blocks,
+                fua: false,
+            },
         }
     }
 
@@ -511,19 +528,35 @@ impl Cdb {
     /// WRITE(16).
     pub fn write(lba: u64, blocks: u32) -> Cdb {
         match (u32::try_from(lba), u16::try_from(blocks)) {
-            (Ok(lba), Ok(blocks)) => Cdb::Write10 { lba, blocks, fua: false },
-            _ => Cdb::Write16 { lba, blocks, fua: false },
+            (Ok(lba), Ok(blocks)) => Cdb::Write10 {
+                lba,
+                blocks,
+                fua: false,
+            },
+            _ => Cdb::Write16 {
+                lba,
+                blocks,
+                fua: false,
+            },
         }
     }
 
     /// Standard INQUIRY asking for `alloc_len` bytes.
     pub const fn inquiry(alloc_len: u16) -> Cdb {
-        Cdb::Inquiry { evpd: false, page_code: 0, alloc_len }
+        Cdb::Inquiry {
+            evpd: false,
+            page_code: 0,
+            alloc_len,
+        }
     }
 
     /// INQUIRY for VPD page `page_code`.
     pub const fn inquiry_vpd(page_code: u8, alloc_len: u16) -> Cdb {
-        Cdb::Inquiry { evpd: true, page_code, alloc_len }
+        Cdb::Inquiry {
+            evpd: true,
+            page_code,
+            alloc_len,
+        }
     }
 
     /// The operation code.
@@ -555,9 +588,9 @@ impl Cdb {
     /// Direction of the data phase.
     pub fn data_direction(&self) -> DataDirection {
         match self {
-            Cdb::TestUnitReady | Cdb::SynchronizeCache10 { .. } | Cdb::SynchronizeCache16 { .. } => {
-                DataDirection::None
-            }
+            Cdb::TestUnitReady
+            | Cdb::SynchronizeCache10 { .. }
+            | Cdb::SynchronizeCache16 { .. } => DataDirection::None,
             Cdb::Write10 { .. } | Cdb::Write16 { .. } => DataDirection::Out,
             _ => DataDirection::In,
         }
@@ -607,18 +640,35 @@ impl Cdb {
                 b[FLAGS] = if desc { RS_DESC } else { 0 };
                 b[C6_ALLOC8] = alloc_len;
             }
-            Cdb::Inquiry { evpd, page_code, alloc_len } => {
+            Cdb::Inquiry {
+                evpd,
+                page_code,
+                alloc_len,
+            } => {
                 b[FLAGS] = if evpd { INQ_EVPD } else { 0 };
                 b[C6_PAGE] = page_code;
                 write_u16(&mut b[C6_ALLOC16], alloc_len);
             }
-            Cdb::ModeSense6 { dbd, page_control, page_code, subpage, alloc_len } => {
+            Cdb::ModeSense6 {
+                dbd,
+                page_control,
+                page_code,
+                subpage,
+                alloc_len,
+            } => {
                 b[FLAGS] = if dbd { MS_DBD } else { 0 };
                 b[C6_PAGE] = (page_control << 6) | (page_code & 0x3F);
                 b[C6_SUBPAGE] = subpage;
                 b[C6_ALLOC8] = alloc_len;
             }
-            Cdb::ModeSense10 { llbaa, dbd, page_control, page_code, subpage, alloc_len } => {
+            Cdb::ModeSense10 {
+                llbaa,
+                dbd,
+                page_control,
+                page_code,
+                subpage,
+                alloc_len,
+            } => {
                 b[FLAGS] = if dbd { MS_DBD } else { 0 } | if llbaa { MS_LLBAA } else { 0 };
                 b[C6_PAGE] = (page_control << 6) | (page_code & 0x3F);
                 b[C6_SUBPAGE] = subpage;
@@ -628,12 +678,30 @@ impl Cdb {
                 b[FLAGS] = SA_READ_CAPACITY_16;
                 write_u32(&mut b[C16_LEN], alloc_len);
             }
-            Cdb::Read10 { lba, blocks, fua: f } | Cdb::Write10 { lba, blocks, fua: f } => {
+            Cdb::Read10 {
+                lba,
+                blocks,
+                fua: f,
+            }
+            | Cdb::Write10 {
+                lba,
+                blocks,
+                fua: f,
+            } => {
                 b[FLAGS] = fua(f);
                 write_u32(&mut b[C10_LBA], lba);
                 write_u16(&mut b[C10_LEN], blocks);
             }
-            Cdb::Read16 { lba, blocks, fua: f } | Cdb::Write16 { lba, blocks, fua: f } => {
+            Cdb::Read16 {
+                lba,
+                blocks,
+                fua: f,
+            }
+            | Cdb::Write16 {
+                lba,
+                blocks,
+                fua: f,
+            } => {
                 b[FLAGS] = fua(f);
                 write_u64(&mut b[C16_LBA], lba);
                 write_u32(&mut b[C16_LEN], blocks);
@@ -648,7 +716,10 @@ impl Cdb {
                 write_u64(&mut b[C16_LBA], lba);
                 write_u32(&mut b[C16_LEN], blocks);
             }
-            Cdb::ReportLuns { select_report, alloc_len } => {
+            Cdb::ReportLuns {
+                select_report,
+                alloc_len,
+            } => {
                 b[C12_SELECT] = select_report;
                 write_u32(&mut b[C12_ALLOC], alloc_len);
             }
@@ -673,9 +744,10 @@ fn cdb_len(op: u8) -> Option<usize> {
         | Opcode::SynchronizeCache10
         | Opcode::ModeSense10 => 10,
         Opcode::ReportLuns => 12,
-        Opcode::Read16 | Opcode::Write16 | Opcode::SynchronizeCache16 | Opcode::ServiceActionIn16 => {
-            16
-        }
+        Opcode::Read16
+        | Opcode::Write16
+        | Opcode::SynchronizeCache16
+        | Opcode::ServiceActionIn16 => 16,
         Opcode::MaintenanceIn | Opcode::Unknown(_) => return None,
     })
 }
@@ -801,7 +873,9 @@ fn ascii_trimmed(b: &[u8]) -> &str {
     if !b.is_ascii() {
         return "";
     }
-    core::str::from_utf8(b).map(|s| s.trim_end_matches([' ', '\0'])).unwrap_or("")
+    core::str::from_utf8(b)
+        .map(|s| s.trim_end_matches([' ', '\0']))
+        .unwrap_or("")
 }
 
 // ---------------------------------------------------------------------------
@@ -993,14 +1067,20 @@ impl ReadCapacity10 {
         if data.len() < Self::LEN {
             return Err(Error);
         }
-        Ok(ReadCapacity10 { last_lba: read_u32(&data[0..4]), block_len: read_u32(&data[4..8]) })
+        Ok(ReadCapacity10 {
+            last_lba: read_u32(&data[0..4]),
+            block_len: read_u32(&data[4..8]),
+        })
     }
 
     /// The answer for a disk of `blocks` blocks: the last LBA, saturated to
     /// 0xFFFF_FFFF when it does not fit.
     pub fn for_disk(blocks: u64, block_len: u32) -> ReadCapacity10 {
         let last = blocks.saturating_sub(1);
-        ReadCapacity10 { last_lba: u32::try_from(last).unwrap_or(u32::MAX), block_len }
+        ReadCapacity10 {
+            last_lba: u32::try_from(last).unwrap_or(u32::MAX),
+            block_len,
+        }
     }
 
     /// Writes 8 bytes.
@@ -1089,7 +1169,8 @@ impl ReadCapacity16 {
         b[12] = self.protection;
         b[13] = self.lbppbe & 0x0F;
         let la = self.lowest_aligned_lba & 0x3FFF;
-        b[14] = if self.lbpme { 0x80 } else { 0 } | if self.lbprz { 0x40 } else { 0 } | (la >> 8) as u8;
+        b[14] =
+            if self.lbpme { 0x80 } else { 0 } | if self.lbprz { 0x40 } else { 0 } | (la >> 8) as u8;
         b[15] = la as u8;
     }
 }
@@ -1124,7 +1205,10 @@ impl<'a> ReportLuns<'a> {
         let list_len = read_u32(&data[0..4]);
         let avail = data.len() - Self::HEADER_LEN;
         let n = (list_len as usize).min(avail) / 8;
-        Ok(ReportLuns { list_len, entries: &data[Self::HEADER_LEN..Self::HEADER_LEN + n * 8] })
+        Ok(ReportLuns {
+            list_len,
+            entries: &data[Self::HEADER_LEN..Self::HEADER_LEN + n * 8],
+        })
     }
 
     /// Number of LUNs present.
@@ -1341,11 +1425,31 @@ const ASC_TEXT: &[(u8, u8, &str)] = &[
     (0x00, 0x00, "NO ADDITIONAL SENSE INFORMATION"),
     (0x04, 0x00, "LOGICAL UNIT NOT READY, CAUSE NOT REPORTABLE"),
     (0x04, 0x01, "LOGICAL UNIT IS IN PROCESS OF BECOMING READY"),
-    (0x04, 0x02, "LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED"),
-    (0x04, 0x03, "LOGICAL UNIT NOT READY, MANUAL INTERVENTION REQUIRED"),
-    (0x04, 0x0A, "LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE TRANSITION"),
-    (0x04, 0x0B, "LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN STANDBY STATE"),
-    (0x04, 0x0C, "LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN UNAVAILABLE STATE"),
+    (
+        0x04,
+        0x02,
+        "LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED",
+    ),
+    (
+        0x04,
+        0x03,
+        "LOGICAL UNIT NOT READY, MANUAL INTERVENTION REQUIRED",
+    ),
+    (
+        0x04,
+        0x0A,
+        "LOGICAL UNIT NOT ACCESSIBLE, ASYMMETRIC ACCESS STATE TRANSITION",
+    ),
+    (
+        0x04,
+        0x0B,
+        "LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN STANDBY STATE",
+    ),
+    (
+        0x04,
+        0x0C,
+        "LOGICAL UNIT NOT ACCESSIBLE, TARGET PORT IN UNAVAILABLE STATE",
+    ),
     (0x08, 0x00, "LOGICAL UNIT COMMUNICATION FAILURE"),
     (0x0C, 0x00, "WRITE ERROR"),
     (0x11, 0x00, "UNRECOVERED READ ERROR"),
@@ -1356,7 +1460,11 @@ const ASC_TEXT: &[(u8, u8, &str)] = &[
     (0x25, 0x00, "LOGICAL UNIT NOT SUPPORTED"),
     (0x26, 0x00, "INVALID FIELD IN PARAMETER LIST"),
     (0x27, 0x00, "WRITE PROTECTED"),
-    (0x28, 0x00, "NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED"),
+    (
+        0x28,
+        0x00,
+        "NOT READY TO READY CHANGE, MEDIUM MAY HAVE CHANGED",
+    ),
     (0x29, 0x00, "POWER ON, RESET, OR BUS DEVICE RESET OCCURRED"),
     (0x29, 0x01, "POWER ON OCCURRED"),
     (0x29, 0x02, "SCSI BUS RESET OCCURRED"),
@@ -1498,7 +1606,11 @@ impl fmt::Display for Sense {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.description() {
             Some(t) => write!(f, "{}: {}", self.key, t),
-            None => write!(f, "{}: ASC 0x{:02x} ASCQ 0x{:02x}", self.key, self.asc, self.ascq),
+            None => write!(
+                f,
+                "{}: ASC 0x{:02x} ASCQ 0x{:02x}",
+                self.key, self.asc, self.ascq
+            ),
         }
     }
 }
@@ -1511,7 +1623,10 @@ mod tests {
     use std::vec::Vec;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     // --- golden CDBs (SRP_CMD CDB fields from srp-session.pcap) ---
@@ -1521,8 +1636,7 @@ mod tests {
     /// Frame 76: INQUIRY EVPD page 0x83 alloc 164.
     const CDB_INQUIRY_VPD83: [u8; 16] = [0x12, 1, 0x83, 0, 0xa4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     /// Frame 149: READ CAPACITY(16) alloc 32.
-    const CDB_READ_CAP16: [u8; 16] =
-        [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0];
+    const CDB_READ_CAP16: [u8; 16] = [0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0];
     /// Frame 238: READ(10) LBA 0, 1 block.
     const CDB_READ10: [u8; 16] = [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
     /// Frame 344: WRITE(10) LBA 128, 96 blocks.
@@ -1532,8 +1646,9 @@ mod tests {
     /// Frame 155: MODE SENSE(6) page 0x3f alloc 4.
     const CDB_MODE_SENSE6: [u8; 16] = [0x1a, 0, 0x3f, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     /// Frame 173: MAINTENANCE IN / REPORT SUPPORTED OPCODES (unsupported here).
-    const CDB_MAINT_IN: [u8; 16] =
-        [0xa3, 0x0c, 0x01, 0x12, 0, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0, 0];
+    const CDB_MAINT_IN: [u8; 16] = [
+        0xa3, 0x0c, 0x01, 0x12, 0, 0, 0, 0, 0, 0x0a, 0, 0, 0, 0, 0, 0,
+    ];
 
     #[test]
     fn golden_cdbs_parse_and_emit() {
@@ -1541,12 +1656,38 @@ mod tests {
             (&CDB_INQUIRY_36, Cdb::inquiry(36)),
             (&CDB_INQUIRY_VPD83, Cdb::inquiry_vpd(0x83, 164)),
             (&CDB_READ_CAP16, Cdb::ReadCapacity16 { alloc_len: 32 }),
-            (&CDB_READ10, Cdb::Read10 { lba: 0, blocks: 1, fua: false }),
-            (&CDB_WRITE10, Cdb::Write10 { lba: 128, blocks: 96, fua: false }),
-            (&CDB_REPORT_LUNS, Cdb::ReportLuns { select_report: 0, alloc_len: 4096 }),
+            (
+                &CDB_READ10,
+                Cdb::Read10 {
+                    lba: 0,
+                    blocks: 1,
+                    fua: false,
+                },
+            ),
+            (
+                &CDB_WRITE10,
+                Cdb::Write10 {
+                    lba: 128,
+                    blocks: 96,
+                    fua: false,
+                },
+            ),
+            (
+                &CDB_REPORT_LUNS,
+                Cdb::ReportLuns {
+                    select_report: 0,
+                    alloc_len: 4096,
+                },
+            ),
             (
                 &CDB_MODE_SENSE6,
-                Cdb::ModeSense6 { dbd: false, page_control: 0, page_code: 0x3f, subpage: 0, alloc_len: 4 },
+                Cdb::ModeSense6 {
+                    dbd: false,
+                    page_control: 0,
+                    page_code: 0x3f,
+                    subpage: 0,
+                    alloc_len: 4,
+                },
             ),
             (&[0u8; 16], Cdb::TestUnitReady),
         ];
@@ -1556,17 +1697,29 @@ mod tests {
             // Only the CDB's own length is needed.
             assert_eq!(Cdb::parse(&bytes[..cdb.buffer_len()]), Ok(*cdb));
         }
-        assert_eq!(Cdb::parse(&CDB_MAINT_IN), Err(CdbError::UnsupportedOpcode(0xa3)));
+        assert_eq!(
+            Cdb::parse(&CDB_MAINT_IN),
+            Err(CdbError::UnsupportedOpcode(0xa3))
+        );
     }
 
     #[test]
     fn every_cdb_round_trips_from_a_dirty_buffer() {
         let all = [
             Cdb::TestUnitReady,
-            Cdb::RequestSense { desc: true, alloc_len: 252 },
+            Cdb::RequestSense {
+                desc: true,
+                alloc_len: 252,
+            },
             Cdb::inquiry(96),
             Cdb::inquiry_vpd(0x80, 255),
-            Cdb::ModeSense6 { dbd: true, page_control: 2, page_code: 0x08, subpage: 0, alloc_len: 32 },
+            Cdb::ModeSense6 {
+                dbd: true,
+                page_control: 2,
+                page_code: 0x08,
+                subpage: 0,
+                alloc_len: 32,
+            },
             Cdb::ModeSense10 {
                 llbaa: true,
                 dbd: false,
@@ -1577,20 +1730,50 @@ mod tests {
             },
             Cdb::ReadCapacity10,
             Cdb::ReadCapacity16 { alloc_len: 32 },
-            Cdb::Read10 { lba: 0xDEAD_BEEF, blocks: 0xFFFF, fua: true },
-            Cdb::Write10 { lba: 1, blocks: 2, fua: false },
-            Cdb::Read16 { lba: 0x0123_4567_89AB_CDEF, blocks: 0x10000, fua: false },
-            Cdb::Write16 { lba: u64::MAX, blocks: u32::MAX, fua: true },
-            Cdb::SynchronizeCache10 { lba: 7, blocks: 0, immed: true },
-            Cdb::SynchronizeCache16 { lba: 1 << 40, blocks: 9, immed: false },
-            Cdb::ReportLuns { select_report: 2, alloc_len: 16 },
+            Cdb::Read10 {
+                lba: 0xDEAD_BEEF,
+                blocks: 0xFFFF,
+                fua: true,
+            },
+            Cdb::Write10 {
+                lba: 1,
+                blocks: 2,
+                fua: false,
+            },
+            Cdb::Read16 {
+                lba: 0x0123_4567_89AB_CDEF,
+                blocks: 0x10000,
+                fua: false,
+            },
+            Cdb::Write16 {
+                lba: u64::MAX,
+                blocks: u32::MAX,
+                fua: true,
+            },
+            Cdb::SynchronizeCache10 {
+                lba: 7,
+                blocks: 0,
+                immed: true,
+            },
+            Cdb::SynchronizeCache16 {
+                lba: 1 << 40,
+                blocks: 9,
+                immed: false,
+            },
+            Cdb::ReportLuns {
+                select_report: 2,
+                alloc_len: 16,
+            },
         ];
         let lens = [6, 6, 6, 6, 6, 10, 10, 16, 10, 10, 16, 16, 10, 16, 12];
         for (cdb, len) in all.iter().zip(lens) {
             let mut b = [0xA5u8; 20];
             cdb.emit(&mut b);
             assert_eq!(cdb.buffer_len(), len);
-            assert!(b[len..].iter().all(|&x| x == 0xA5), "{cdb:?} wrote past its length");
+            assert!(
+                b[len..].iter().all(|&x| x == 0xA5),
+                "{cdb:?} wrote past its length"
+            );
             assert_eq!(Cdb::parse(&b[..len]), Ok(*cdb));
             assert_eq!(Cdb::parse(&b[..len - 1]), Err(CdbError::Truncated));
         }
@@ -1598,11 +1781,25 @@ mod tests {
 
     #[test]
     fn read_write_pick_the_smallest_cdb() {
-        assert_eq!(Cdb::read(0, 1), Cdb::Read10 { lba: 0, blocks: 1, fua: false });
+        assert_eq!(
+            Cdb::read(0, 1),
+            Cdb::Read10 {
+                lba: 0,
+                blocks: 1,
+                fua: false
+            }
+        );
         assert_eq!(Cdb::read(u32::MAX.into(), 65535).opcode(), Opcode::Read10);
         assert_eq!(Cdb::read(1 << 32, 1).opcode(), Opcode::Read16);
         assert_eq!(Cdb::read(0, 65536).opcode(), Opcode::Read16);
-        assert_eq!(Cdb::write(16, 8), Cdb::Write10 { lba: 16, blocks: 8, fua: false });
+        assert_eq!(
+            Cdb::write(16, 8),
+            Cdb::Write10 {
+                lba: 16,
+                blocks: 8,
+                fua: false
+            }
+        );
         assert_eq!(Cdb::write(1 << 33, 8).opcode(), Opcode::Write16);
         assert_eq!(Cdb::read(5, 6).block_range(), Some((5, 6)));
         assert_eq!(Cdb::write(5, 6).data_direction(), DataDirection::Out);
@@ -1616,8 +1813,14 @@ mod tests {
     #[test]
     fn cdb_rejections() {
         assert_eq!(Cdb::parse(&[]), Err(CdbError::Truncated));
-        assert_eq!(Cdb::parse(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1]), Err(CdbError::Truncated));
-        assert_eq!(Cdb::parse(&[0xff; 16]), Err(CdbError::UnsupportedOpcode(0xff)));
+        assert_eq!(
+            Cdb::parse(&[0x28, 0, 0, 0, 0, 0, 0, 0, 1]),
+            Err(CdbError::Truncated)
+        );
+        assert_eq!(
+            Cdb::parse(&[0xff; 16]),
+            Err(CdbError::UnsupportedOpcode(0xff))
+        );
         // SERVICE ACTION IN(16) with another service action.
         let mut c = CDB_READ_CAP16;
         c[1] = 0x12;
@@ -1627,7 +1830,10 @@ mod tests {
             Cdb::parse(&[0x12, 0, 0x80, 0, 36, 0]),
             Err(CdbError::InvalidField { byte: 2 })
         );
-        assert_eq!(Cdb::parse(&[0x12, 2, 0, 0, 36, 0]), Err(CdbError::InvalidField { byte: 1 }));
+        assert_eq!(
+            Cdb::parse(&[0x12, 2, 0, 0, 36, 0]),
+            Err(CdbError::InvalidField { byte: 1 })
+        );
         // RDPROTECT / WRPROTECT.
         let mut c = CDB_READ10;
         c[1] = 0x20;
@@ -1642,15 +1848,25 @@ mod tests {
         c[9] = 15;
         assert_eq!(Cdb::parse(&c), Err(CdbError::InvalidField { byte: 6 }));
         // What a target answers.
-        assert_eq!(CdbError::UnsupportedOpcode(0xa3).sense(), Sense::INVALID_OPCODE);
-        assert_eq!(CdbError::InvalidField { byte: 1 }.sense(), Sense::INVALID_FIELD_IN_CDB);
-        assert_eq!(CdbError::InvalidField { byte: 6 }.to_string(), "invalid field in CDB byte 6");
+        assert_eq!(
+            CdbError::UnsupportedOpcode(0xa3).sense(),
+            Sense::INVALID_OPCODE
+        );
+        assert_eq!(
+            CdbError::InvalidField { byte: 1 }.sense(),
+            Sense::INVALID_FIELD_IN_CDB
+        );
+        assert_eq!(
+            CdbError::InvalidField { byte: 6 }.to_string(),
+            "invalid field in CDB byte 6"
+        );
     }
 
     // --- data-in payloads from the RDMA WRITEs of the capture ---
 
     /// Frame 12: standard INQUIRY data (36 bytes).
-    const INQUIRY_DATA: &str = "000006025bb810024c494f2d4f52472046494c45494f20202020202020202020342e3020";
+    const INQUIRY_DATA: &str =
+        "000006025bb810024c494f2d4f52472046494c45494f20202020202020202020342e3020";
     /// Frame 78: VPD page 0x83 (164 bytes).
     const VPD83: &str = "008300a0010300106001405d000000000000000000000000020100184c494f2d4f52472046494c45494f3a7372706469736b30004194000400000001419500040000000001060004000000004398002c307866653830303030303030303030303030353035343030666666653737303030312c742c3078303030310043a80024307866653830303030303030303030303030353035343030666666653737303030310000";
     /// Frame 60: VPD page 0x80 (13 bytes of 13).
@@ -1714,12 +1930,23 @@ mod tests {
         assert_eq!((p.page_code, p.page_len, p.data.len()), (0x83, 160, 160));
         let d: Vec<Designator> = p.designators().collect();
         assert_eq!(d.len(), 7);
-        assert_eq!((d[0].code_set, d[0].designator_type, d[0].data.len()), (1, 3, 16));
+        assert_eq!(
+            (d[0].code_set, d[0].designator_type, d[0].data.len()),
+            (1, 3, 16)
+        );
         assert_eq!(d[0].data[0] >> 4, 6, "NAA 6");
         assert_eq!((d[1].code_set, d[1].designator_type), (2, 1));
         assert_eq!(d[1].data, b"LIO-ORG FILEIO:srpdisk0\0");
         // Relative target port 1, with PIV and protocol 4 (SRP).
-        assert_eq!((d[2].protocol_id, d[2].piv, d[2].association, d[2].designator_type), (4, true, 1, 4));
+        assert_eq!(
+            (
+                d[2].protocol_id,
+                d[2].piv,
+                d[2].association,
+                d[2].designator_type
+            ),
+            (4, true, 1, 4)
+        );
         assert_eq!(d[2].data, &[0, 0, 0, 1]);
         assert_eq!(d[5].designator_type, 8);
         assert_eq!(d[5].data, b"0xfe80000000000000505400fffe770001,t,0x0001\0");
@@ -1733,7 +1960,12 @@ mod tests {
         }
         assert_eq!(body, p.data);
         let mut out = [0xEEu8; 200];
-        let page = VpdPage { peripheral: 0, page_code: 0x83, page_len: 0, data: &body };
+        let page = VpdPage {
+            peripheral: 0,
+            page_code: 0x83,
+            page_len: 0,
+            data: &body,
+        };
         page.emit(&mut out);
         assert_eq!(&out[..page.buffer_len()], &b[..]);
         // A designator cut short ends the iteration instead of panicking.
@@ -1786,7 +2018,11 @@ mod tests {
         let mut out = [0x77u8; 40];
         let n = ReportLuns::emit(&[Lun::ZERO], &mut out);
         assert_eq!(&out[..n], &b[..16]);
-        let luns = [Lun::ZERO, Lun::from_index(1).unwrap(), Lun::from_index(300).unwrap()];
+        let luns = [
+            Lun::ZERO,
+            Lun::from_index(1).unwrap(),
+            Lun::from_index(300).unwrap(),
+        ];
         let n = ReportLuns::emit(&luns, &mut out[..]);
         assert_eq!(n, 32);
         let r = ReportLuns::parse(&out[..n]).unwrap();
@@ -1803,12 +2039,18 @@ mod tests {
     fn golden_mode_sense() {
         let b = hex(MODE_SENSE6_08);
         let h = ModeHeader::parse6(&b).unwrap();
-        assert_eq!((h.mode_data_len, h.block_desc_len, h.write_protected()), (0x1f, 8, false));
+        assert_eq!(
+            (h.mode_data_len, h.block_desc_len, h.write_protected()),
+            (0x1f, 8, false)
+        );
         let mut out = [0x99u8; 4];
         h.emit6(&mut out);
         assert_eq!(out, b[..4]);
         // Frame 157: `43 00 00 08`.
-        assert_eq!(ModeHeader::parse6(&[0x43, 0, 0, 8]).unwrap().mode_data_len, 0x43);
+        assert_eq!(
+            ModeHeader::parse6(&[0x43, 0, 0, 8]).unwrap().mode_data_len,
+            0x43
+        );
         let wp = ModeHeader {
             mode_data_len: 0x106,
             medium_type: 0,
@@ -1830,7 +2072,10 @@ mod tests {
         assert_eq!(b.len(), 96);
         let s = Sense::parse(&b).unwrap();
         assert_eq!(s, Sense::INVALID_OPCODE);
-        assert_eq!(s.to_string(), "ILLEGAL REQUEST: INVALID COMMAND OPERATION CODE");
+        assert_eq!(
+            s.to_string(),
+            "ILLEGAL REQUEST: INVALID COMMAND OPERATION CODE"
+        );
         let mut out = [0x11u8; 20];
         s.emit_fixed(&mut out);
         assert_eq!(out[..18], b[..18]);
@@ -1862,8 +2107,14 @@ mod tests {
             Sense::LBA_OUT_OF_RANGE.to_string(),
             "ILLEGAL REQUEST: LOGICAL BLOCK ADDRESS OUT OF RANGE"
         );
-        assert_eq!(Sense::WRITE_PROTECTED.to_string(), "DATA PROTECT: WRITE PROTECTED");
-        assert_eq!(Sense::MEDIUM_NOT_PRESENT.to_string(), "NOT READY: MEDIUM NOT PRESENT");
+        assert_eq!(
+            Sense::WRITE_PROTECTED.to_string(),
+            "DATA PROTECT: WRITE PROTECTED"
+        );
+        assert_eq!(
+            Sense::MEDIUM_NOT_PRESENT.to_string(),
+            "NOT READY: MEDIUM NOT PRESENT"
+        );
         assert_eq!(
             Sense::POWER_ON_RESET.to_string(),
             "UNIT ATTENTION: POWER ON, RESET, OR BUS DEVICE RESET OCCURRED"
@@ -1873,7 +2124,10 @@ mod tests {
             Sense::new(SenseKey::MediumError, 0x11, 0x05).to_string(),
             "MEDIUM ERROR: ASC 0x11 ASCQ 0x05"
         );
-        assert_eq!(Sense::new(SenseKey::from(0xC), 0, 0).to_string(), "SENSE KEY 0xc: NO ADDITIONAL SENSE INFORMATION");
+        assert_eq!(
+            Sense::new(SenseKey::from(0xC), 0, 0).to_string(),
+            "SENSE KEY 0xc: NO ADDITIONAL SENSE INFORMATION"
+        );
         // Deferred forms (0x71/0x73) and the VALID bit in byte 0.
         let mut b = [0u8; 18];
         Sense::LBA_OUT_OF_RANGE.emit_fixed(&mut b);
@@ -1881,7 +2135,10 @@ mod tests {
         assert_eq!(Sense::parse(&b), Ok(Sense::LBA_OUT_OF_RANGE));
         // Additional length short of ASC: ASC/ASCQ read as 0.
         b[7] = 4;
-        assert_eq!(Sense::parse(&b), Ok(Sense::new(SenseKey::IllegalRequest, 0, 0)));
+        assert_eq!(
+            Sense::parse(&b),
+            Ok(Sense::new(SenseKey::IllegalRequest, 0, 0))
+        );
         // Rejections: short header, unknown response codes.
         assert_eq!(Sense::parse(&b[..7]), Err(Error));
         for rc in [0x00, 0x6F, 0x74, 0x7F] {
@@ -1895,7 +2152,10 @@ mod tests {
         assert_eq!(Lun::from_index(0), Some(Lun::ZERO));
         assert_eq!(Lun::from_index(5).unwrap().0, [0, 5, 0, 0, 0, 0, 0, 0]);
         assert_eq!(Lun::from_index(256).unwrap().0, [0x41, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(Lun::from_index(0x3FFF).unwrap().0, [0x7F, 0xFF, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Lun::from_index(0x3FFF).unwrap().0,
+            [0x7F, 0xFF, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!(Lun::from_index(0x4000), None);
         for n in [0u16, 1, 255, 256, 1000, 0x3FFF] {
             assert_eq!(Lun::from_index(n).unwrap().index(), Some(n));
@@ -1912,7 +2172,10 @@ mod tests {
             assert_eq!(Lun::from_linux_int(n).to_linux_int(), n);
         }
         assert_eq!(Lun::from_index(42).unwrap().to_string(), "42");
-        assert_eq!(Lun([0x80, 1, 0, 0, 0, 0, 0, 2]).to_string(), "8001000000000002");
+        assert_eq!(
+            Lun([0x80, 1, 0, 0, 0, 0, 0, 2]).to_string(),
+            "8001000000000002"
+        );
     }
 
     #[test]
@@ -1975,9 +2238,17 @@ mod tests {
         ]
         .iter()
         .map(|h| hex(h))
-        .chain([&CDB_INQUIRY_36[..], &CDB_READ_CAP16, &CDB_READ10, &CDB_WRITE10, &CDB_REPORT_LUNS]
+        .chain(
+            [
+                &CDB_INQUIRY_36[..],
+                &CDB_READ_CAP16,
+                &CDB_READ10,
+                &CDB_WRITE10,
+                &CDB_REPORT_LUNS,
+            ]
             .iter()
-            .map(|c| c.to_vec()))
+            .map(|c| c.to_vec()),
+        )
         .collect();
         for g in &goldens {
             for n in 0..=g.len() {

@@ -34,7 +34,9 @@ use core::fmt;
 
 use bitflags::bitflags;
 
-use super::bytes::{enum_with_unknown, read_array, read_u16, read_u32, read_u64, write_u16, write_u32, write_u64};
+use super::bytes::{
+    enum_with_unknown, read_array, read_u16, read_u32, read_u64, write_u16, write_u32, write_u64,
+};
 use super::scsi::{Lun, Sense, Status};
 use super::{Error, Result};
 
@@ -291,7 +293,9 @@ impl fmt::Display for TLogoutReason {
             TLogoutReason::InactiveChannel => "inactive RDMA channel",
             TLogoutReason::InvalidIuType => "invalid IU type received by the target",
             TLogoutReason::UnexpectedResponse => "response IU with no matching request",
-            TLogoutReason::MultiChannelAction => "terminated by another login's multi-channel action",
+            TLogoutReason::MultiChannelAction => {
+                "terminated by another login's multi-channel action"
+            }
             TLogoutReason::UnsupportedDataOutFormat => "unsupported data-out descriptor format",
             TLogoutReason::UnsupportedDataInFormat => "unsupported data-in descriptor format",
             TLogoutReason::InvalidDataOutCount => "invalid data-out descriptor count",
@@ -395,7 +399,11 @@ impl DirectDesc {
     /// # Panics
     /// If `b` is shorter than 16 bytes.
     pub fn read(b: &[u8]) -> DirectDesc {
-        DirectDesc { va: read_u64(&b[0..8]), rkey: read_u32(&b[8..12]), len: read_u32(&b[12..16]) }
+        DirectDesc {
+            va: read_u64(&b[0..8]),
+            rkey: read_u32(&b[8..12]),
+            len: read_u32(&b[12..16]),
+        }
     }
 
     /// Writes the descriptor into the first 16 bytes of `b`.
@@ -447,7 +455,9 @@ impl<'a> DescList<'a> {
             DescList::Wire(b) => (b, &[]),
             DescList::Slice(s) => (&[], s),
         };
-        wire.chunks_exact(DirectDesc::LEN).map(DirectDesc::read).chain(slice.iter().copied())
+        wire.chunks_exact(DirectDesc::LEN)
+            .map(DirectDesc::read)
+            .chain(slice.iter().copied())
     }
 }
 
@@ -502,7 +512,9 @@ impl DataBuffer<'_> {
         match self {
             DataBuffer::None => 0,
             DataBuffer::Direct(_) => DirectDesc::LEN,
-            DataBuffer::Indirect { descs, .. } => INDIRECT_HEADER_LEN + DirectDesc::LEN * descs.len(),
+            DataBuffer::Indirect { descs, .. } => {
+                INDIRECT_HEADER_LEN + DirectDesc::LEN * descs.len()
+            }
             DataBuffer::Immediate { .. } => IMM_DESC_LEN,
         }
     }
@@ -902,7 +914,10 @@ impl LoginReqRepr {
     pub const RDMA_LEN: usize = field::login_req_rdma::LEN;
 
     fn split_flags(raw: u8) -> (MultiChannelAction, LoginReqFlags) {
-        (MultiChannelAction::from(raw & 0x03), LoginReqFlags::from_bits_retain(raw & !0x03))
+        (
+            MultiChannelAction::from(raw & 0x03),
+            LoginReqFlags::from_bits_retain(raw & !0x03),
+        )
     }
 
     fn join_flags(&self) -> u8 {
@@ -1215,7 +1230,13 @@ fn parse_short<T: AsRef<[u8]>>(p: &ShortPacket<T>, ty: IuType) -> Result<(u8, u3
 }
 
 /// Writes a 16-byte IU.
-fn emit_short<T: AsRef<[u8]> + AsMut<[u8]>>(p: &mut ShortPacket<T>, ty: IuType, flags: u8, word: u32, tag: Tag) {
+fn emit_short<T: AsRef<[u8]> + AsMut<[u8]>>(
+    p: &mut ShortPacket<T>,
+    ty: IuType,
+    flags: u8,
+    word: u32,
+    tag: Tag,
+) {
     zero(&mut p.buffer.as_mut()[..field::short::LEN]);
     p.set_iu_type(ty.into());
     p.set_flags(flags);
@@ -1273,7 +1294,11 @@ impl TLogoutRepr {
     /// Too short, or another type code.
     pub fn parse<T: AsRef<[u8]>>(p: &ShortPacket<T>) -> Result<Self> {
         let (flags, reason, tag) = parse_short(p, IuType::TLogout)?;
-        Ok(TLogoutRepr { solicited: flags & SOLNT != 0, reason: reason.into(), tag })
+        Ok(TLogoutRepr {
+            solicited: flags & SOLNT != 0,
+            reason: reason.into(),
+            tag,
+        })
     }
     /// 16.
     pub const fn buffer_len(&self) -> usize {
@@ -1307,7 +1332,11 @@ impl CredReqRepr {
     /// Too short, or another type code.
     pub fn parse<T: AsRef<[u8]>>(p: &ShortPacket<T>) -> Result<Self> {
         let (flags, req_lim_delta, tag) = parse_short(p, IuType::CredReq)?;
-        Ok(CredReqRepr { solicited: flags & SOLNT != 0, req_lim_delta, tag })
+        Ok(CredReqRepr {
+            solicited: flags & SOLNT != 0,
+            req_lim_delta,
+            tag,
+        })
     }
     /// 16.
     pub const fn buffer_len(&self) -> usize {
@@ -1613,7 +1642,11 @@ fn emit_buffer(buf: &DataBuffer<'_>, area: &mut [u8]) {
     match buf {
         DataBuffer::None => {}
         DataBuffer::Direct(d) => d.write(area),
-        DataBuffer::Indirect { table, total_len, descs } => {
+        DataBuffer::Indirect {
+            table,
+            total_len,
+            descs,
+        } => {
             table.write(&mut area[..16]);
             write_u32(&mut area[16..20], *total_len);
             for (i, d) in descs.iter().enumerate() {
@@ -1639,7 +1672,10 @@ impl<'a> CmdRepr<'a> {
     ///   inline descriptors) does not fit;
     /// - immediate data: `imm_data_offset` inside the descriptors, or the
     ///   data (offset + length) beyond the buffer.
-    pub fn parse<T: AsRef<[u8]> + ?Sized>(p: &CmdPacket<&'a T>, imm_data_offset: u16) -> Result<CmdRepr<'a>> {
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(
+        p: &CmdPacket<&'a T>,
+        imm_data_offset: u16,
+    ) -> Result<CmdRepr<'a>> {
         p.check_len()?;
         if p.iu_type() != u8::from(IuType::Cmd) {
             return Err(Error);
@@ -1660,7 +1696,8 @@ impl<'a> CmdRepr<'a> {
                 (b, n, None)
             }
         };
-        let (data_in, in_len) = parse_buffer(p.data_in_format(), p.data_in_count(), &area[out_len..])?;
+        let (data_in, in_len) =
+            parse_buffer(p.data_in_format(), p.data_in_count(), &area[out_len..])?;
 
         let data_out = match imm_len {
             None => data_out,
@@ -1674,7 +1711,10 @@ impl<'a> CmdRepr<'a> {
                 if end > buf.len() as u64 {
                     return Err(Error);
                 }
-                DataBuffer::Immediate { offset: imm_data_offset, data: &buf[start..end as usize] }
+                DataBuffer::Immediate {
+                    offset: imm_data_offset,
+                    data: &buf[start..end as usize],
+                }
             }
         };
 
@@ -1720,11 +1760,20 @@ impl<'a> CmdRepr<'a> {
     /// lies inside the descriptors.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut CmdPacket<T>) {
         let add = self.add_cdb_bytes();
-        assert!(!self.cdb.is_empty() && add <= 252, "CDB length out of range");
-        assert!(!matches!(self.data_in, DataBuffer::Immediate { .. }), "immediate data-in");
+        assert!(
+            !self.cdb.is_empty() && add <= 252,
+            "CDB length out of range"
+        );
+        assert!(
+            !matches!(self.data_in, DataBuffer::Immediate { .. }),
+            "immediate data-in"
+        );
         let total = self.buffer_len();
         if let DataBuffer::Immediate { offset, .. } = self.data_out {
-            assert!(usize::from(offset) >= self.descriptors_end(), "immediate data overlaps descriptors");
+            assert!(
+                usize::from(offset) >= self.descriptors_end(),
+                "immediate data overlaps descriptors"
+            );
         }
         for b in [&self.data_out, &self.data_in] {
             if let DataBuffer::Indirect { descs, .. } = b {
@@ -1734,10 +1783,13 @@ impl<'a> CmdRepr<'a> {
 
         let buf = &mut p.buffer.as_mut()[..total];
         zero(buf);
-        buf[field::cmd::CDB.start..field::cmd::CDB.start + self.cdb.len()].copy_from_slice(self.cdb);
+        buf[field::cmd::CDB.start..field::cmd::CDB.start + self.cdb.len()]
+            .copy_from_slice(self.cdb);
         p.set_iu_type(IuType::Cmd.into());
         p.set_sol_not(self.sol_not.bits());
-        p.set_buf_fmt((u8::from(self.data_out.format()) << 4) | (u8::from(self.data_in.format()) & 0x0F));
+        p.set_buf_fmt(
+            (u8::from(self.data_out.format()) << 4) | (u8::from(self.data_in.format()) & 0x0F),
+        );
         p.set_data_out_count(self.data_out.count());
         p.set_data_in_count(self.data_in.count());
         p.set_tag(self.tag);
@@ -1777,7 +1829,9 @@ impl<T: AsRef<[u8]>> RspPacket<T> {
         if len < field::rsp::HEADER_LEN {
             return Err(Error);
         }
-        let end = field::rsp::HEADER_LEN as u64 + u64::from(self.resp_data_len_valid()) + u64::from(self.sense_len_valid());
+        let end = field::rsp::HEADER_LEN as u64
+            + u64::from(self.resp_data_len_valid())
+            + u64::from(self.sense_len_valid());
         if end > len as u64 {
             return Err(Error);
         }
@@ -1786,12 +1840,20 @@ impl<T: AsRef<[u8]>> RspPacket<T> {
 
     /// Response data length if RSPVALID, else 0.
     fn resp_data_len_valid(&self) -> u32 {
-        if self.flags() & rsp_flag::RSPVALID != 0 { self.resp_data_len() } else { 0 }
+        if self.flags() & rsp_flag::RSPVALID != 0 {
+            self.resp_data_len()
+        } else {
+            0
+        }
     }
 
     /// Sense data length if SNSVALID, else 0.
     fn sense_len_valid(&self) -> u32 {
-        if self.flags() & rsp_flag::SNSVALID != 0 { self.sense_data_len() } else { 0 }
+        if self.flags() & rsp_flag::SNSVALID != 0 {
+            self.sense_data_len()
+        } else {
+            0
+        }
     }
 
     /// The response data (empty unless RSPVALID).
@@ -1897,8 +1959,18 @@ impl<'a> RspRepr<'a> {
             req_lim_delta: p.req_lim_delta(),
             tag: p.tag(),
             status: p.status().into(),
-            data_out_residual: residual(flags, rsp_flag::DOOVER, rsp_flag::DOUNDER, p.data_out_residual())?,
-            data_in_residual: residual(flags, rsp_flag::DIOVER, rsp_flag::DIUNDER, p.data_in_residual())?,
+            data_out_residual: residual(
+                flags,
+                rsp_flag::DOOVER,
+                rsp_flag::DOUNDER,
+                p.data_out_residual(),
+            )?,
+            data_in_residual: residual(
+                flags,
+                rsp_flag::DIOVER,
+                rsp_flag::DIUNDER,
+                p.data_in_residual(),
+            )?,
             response_data: (flags & rsp_flag::RSPVALID != 0).then(|| &buf[resp_start..resp_end]),
             sense_data: (flags & rsp_flag::SNSVALID != 0).then(|| &buf[resp_end..sense_end]),
         })
@@ -1943,8 +2015,10 @@ impl<'a> RspRepr<'a> {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut RspPacket<T>) {
         let total = self.buffer_len();
         zero(&mut p.buffer.as_mut()[..total]);
-        let (do_bits, do_count) = residual_bits(self.data_out_residual, rsp_flag::DOOVER, rsp_flag::DOUNDER);
-        let (di_bits, di_count) = residual_bits(self.data_in_residual, rsp_flag::DIOVER, rsp_flag::DIUNDER);
+        let (do_bits, do_count) =
+            residual_bits(self.data_out_residual, rsp_flag::DOOVER, rsp_flag::DOUNDER);
+        let (di_bits, di_count) =
+            residual_bits(self.data_in_residual, rsp_flag::DIOVER, rsp_flag::DIUNDER);
         let mut flags = do_bits | di_bits;
         let resp = self.response_data.unwrap_or(&[]);
         let sense = self.sense_data.unwrap_or(&[]);
@@ -2122,18 +2196,37 @@ impl<'a> IuRepr<'a> {
     /// rejects.
     pub fn parse(buf: &'a [u8], imm_data_offset: u16) -> Result<IuRepr<'a>> {
         Ok(match iu_type(buf)? {
-            IuType::LoginReq => IuRepr::LoginReq(LoginReqRepr::parse(&LoginReqPacket::new_unchecked(buf))?),
-            IuType::TskMgmt => IuRepr::TskMgmt(TskMgmtRepr::parse(&TskMgmtPacket::new_unchecked(buf))?),
-            IuType::Cmd => IuRepr::Cmd(CmdRepr::parse(&CmdPacket::new_unchecked(buf), imm_data_offset)?),
-            IuType::ILogout => IuRepr::ILogout(ILogoutRepr::parse(&ShortPacket::new_unchecked(buf))?),
-            IuType::CredRsp => IuRepr::CredRsp(CredRspRepr::parse(&ShortPacket::new_unchecked(buf))?),
+            IuType::LoginReq => {
+                IuRepr::LoginReq(LoginReqRepr::parse(&LoginReqPacket::new_unchecked(buf))?)
+            }
+            IuType::TskMgmt => {
+                IuRepr::TskMgmt(TskMgmtRepr::parse(&TskMgmtPacket::new_unchecked(buf))?)
+            }
+            IuType::Cmd => IuRepr::Cmd(CmdRepr::parse(
+                &CmdPacket::new_unchecked(buf),
+                imm_data_offset,
+            )?),
+            IuType::ILogout => {
+                IuRepr::ILogout(ILogoutRepr::parse(&ShortPacket::new_unchecked(buf))?)
+            }
+            IuType::CredRsp => {
+                IuRepr::CredRsp(CredRspRepr::parse(&ShortPacket::new_unchecked(buf))?)
+            }
             IuType::AerRsp => IuRepr::AerRsp(AerRspRepr::parse(&ShortPacket::new_unchecked(buf))?),
-            IuType::TLogout => IuRepr::TLogout(TLogoutRepr::parse(&ShortPacket::new_unchecked(buf))?),
-            IuType::CredReq => IuRepr::CredReq(CredReqRepr::parse(&ShortPacket::new_unchecked(buf))?),
+            IuType::TLogout => {
+                IuRepr::TLogout(TLogoutRepr::parse(&ShortPacket::new_unchecked(buf))?)
+            }
+            IuType::CredReq => {
+                IuRepr::CredReq(CredReqRepr::parse(&ShortPacket::new_unchecked(buf))?)
+            }
             IuType::AerReq => IuRepr::AerReq(AerReqRepr::parse(&AerReqPacket::new_unchecked(buf))?),
-            IuType::LoginRsp => IuRepr::LoginRsp(LoginRspRepr::parse(&LoginRspPacket::new_unchecked(buf))?),
+            IuType::LoginRsp => {
+                IuRepr::LoginRsp(LoginRspRepr::parse(&LoginRspPacket::new_unchecked(buf))?)
+            }
             IuType::Rsp => IuRepr::Rsp(RspRepr::parse(&RspPacket::new_unchecked(buf))?),
-            IuType::LoginRej => IuRepr::LoginRej(LoginRejRepr::parse(&LoginRejPacket::new_unchecked(buf))?),
+            IuType::LoginRej => {
+                IuRepr::LoginRej(LoginRejRepr::parse(&LoginRejPacket::new_unchecked(buf))?)
+            }
             IuType::Unknown(_) => return Err(Error),
         })
     }
@@ -2236,7 +2329,10 @@ mod tests {
     use std::vec::Vec;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     // ----- golden bytes from /work/shared/golden/srp-session.pcap -----
@@ -2262,11 +2358,14 @@ mod tests {
     /// 52..68 are stale bytes ib_srp did not clear (a previous descriptor).
     const CMD_WRITE10_IMM_HEAD: &str = "02000000003000000a00000000000000000000000000000000000000000000002a000000001000000800000000000000000010009fde0000000004270000300000000000";
     /// Frame 241: SRP_RSP GOOD.
-    const RSP_GOOD: &str = "c1000000000000010d000000000000000000000000000000000000000000000000000000";
+    const RSP_GOOD: &str =
+        "c1000000000000010d000000000000000000000000000000000000000000000000000000";
     /// Frame 49: SRP_RSP GOOD, DIUNDER, residual 24.
-    const RSP_DIUNDER: &str = "c1000000000000010e000000000000000000200000000000000000180000000000000000";
+    const RSP_DIUNDER: &str =
+        "c1000000000000010e000000000000000000200000000000000000180000000000000000";
     /// Frame 142: SRP_RSP of REPORT LUNS, DIUNDER residual 4080.
-    const RSP_REPORT_LUNS: &str = "c1000000000000010d00000000000000000020000000000000000ff00000000000000000";
+    const RSP_REPORT_LUNS: &str =
+        "c1000000000000010d00000000000000000020000000000000000ff00000000000000000";
     /// Frame 175: SRP_RSP CHECK CONDITION with 96 bytes of fixed sense
     /// (ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE).
     const RSP_SENSE: &str = "c1000000000000010b000000000000000000020200000000000000000000006000000000\
@@ -2302,7 +2401,10 @@ mod tests {
     fn emit_dirty(len: usize, f: impl FnOnce(&mut [u8])) -> Vec<u8> {
         let mut b = vec![0xA5u8; len + 8];
         f(&mut b);
-        assert!(b[len..].iter().all(|&x| x == 0xA5), "emit wrote past its length");
+        assert!(
+            b[len..].iter().all(|&x| x == 0xA5),
+            "emit wrote past its length"
+        );
         b.truncate(len);
         b
     }
@@ -2317,27 +2419,40 @@ mod tests {
         let p = LoginReqRdmaPacket::new_checked(iu).unwrap();
         assert_eq!(p.req_it_iu_len(), 8260);
         assert_eq!(p.flags(), 0x80);
-        assert_eq!(p.initiator_port_id().to_string(), "0000000000000000505400fffe770002");
-        assert_eq!(p.target_port_id().to_string(), "505400fffe770001505400fffe770001");
+        assert_eq!(
+            p.initiator_port_id().to_string(),
+            "0000000000000000505400fffe770002"
+        );
+        assert_eq!(
+            p.target_port_id().to_string(),
+            "505400fffe770001505400fffe770001"
+        );
         let r = LoginReqRepr::parse_rdma(&p).unwrap();
         assert_eq!(r, golden_login_req());
         assert_eq!(r.target_port_id.id_ext(), 0x5054_00ff_fe77_0001);
         assert_eq!(r.initiator_port_id.guid(), 0x5054_00ff_fe77_0002);
-        let out = emit_dirty(LoginReqRepr::RDMA_LEN, |b| r.emit_rdma(&mut LoginReqRdmaPacket::new_unchecked(b)));
+        let out = emit_dirty(LoginReqRepr::RDMA_LEN, |b| {
+            r.emit_rdma(&mut LoginReqRdmaPacket::new_unchecked(b))
+        });
         assert_eq!(out, iu);
     }
 
     #[test]
     fn login_req_classic_layout() {
         let r = golden_login_req();
-        let out = emit_dirty(r.buffer_len(), |b| r.emit(&mut LoginReqPacket::new_unchecked(b)));
+        let out = emit_dirty(r.buffer_len(), |b| {
+            r.emit(&mut LoginReqPacket::new_unchecked(b))
+        });
         assert_eq!(out.len(), 64);
         assert_eq!(out[0], 0);
         assert_eq!(&out[16..20], &8260u32.to_be_bytes());
         assert_eq!(&out[24..30], &[0x00, 0x06, 0x80, 0x00, 0x00, 0x44]);
         assert_eq!(&out[32..48], &INITIATOR.0);
         assert_eq!(&out[48..64], &TARGET.0);
-        assert_eq!(LoginReqRepr::parse(&LoginReqPacket::new_checked(&out[..]).unwrap()), Ok(r));
+        assert_eq!(
+            LoginReqRepr::parse(&LoginReqPacket::new_checked(&out[..]).unwrap()),
+            Ok(r)
+        );
         assert_eq!(IuRepr::parse(&out, 0), Ok(IuRepr::LoginReq(r)));
         // Multi-channel action and unknown flag bits survive.
         let mut m = r;
@@ -2345,7 +2460,10 @@ mod tests {
         m.flags = LoginReqFlags::from_bits_retain(0x14);
         let out = emit_dirty(64, |b| m.emit(&mut LoginReqPacket::new_unchecked(b)));
         assert_eq!(out[26], 0x17);
-        assert_eq!(LoginReqRepr::parse(&LoginReqPacket::new_unchecked(&out[..])), Ok(m));
+        assert_eq!(
+            LoginReqRepr::parse(&LoginReqPacket::new_unchecked(&out[..])),
+            Ok(m)
+        );
     }
 
     #[test]
@@ -2355,12 +2473,21 @@ mod tests {
         assert_eq!(LoginReqRdmaPacket::new_checked(&iu[..55]), Err(Error));
         let mut bad = iu.to_vec();
         bad[11] = 0x02;
-        assert_eq!(LoginReqRepr::parse_rdma(&LoginReqRdmaPacket::new_unchecked(&bad[..])), Err(Error));
+        assert_eq!(
+            LoginReqRepr::parse_rdma(&LoginReqRdmaPacket::new_unchecked(&bad[..])),
+            Err(Error)
+        );
         let mut classic = [0u8; 64];
         golden_login_req().emit(&mut LoginReqPacket::new_unchecked(&mut classic[..]));
-        assert_eq!(LoginReqRepr::parse(&LoginReqPacket::new_unchecked(&classic[..63])), Err(Error));
+        assert_eq!(
+            LoginReqRepr::parse(&LoginReqPacket::new_unchecked(&classic[..63])),
+            Err(Error)
+        );
         classic[0] = 0xC0;
-        assert_eq!(LoginReqRepr::parse(&LoginReqPacket::new_unchecked(&classic[..])), Err(Error));
+        assert_eq!(
+            LoginReqRepr::parse(&LoginReqPacket::new_unchecked(&classic[..])),
+            Err(Error)
+        );
     }
 
     #[test]
@@ -2379,7 +2506,9 @@ mod tests {
                 flags: LoginRspFlags::IMMED_SUPP,
             }
         );
-        let out = emit_dirty(r.buffer_len(), |x| r.emit(&mut LoginRspPacket::new_unchecked(x)));
+        let out = emit_dirty(r.buffer_len(), |x| {
+            r.emit(&mut LoginRspPacket::new_unchecked(x))
+        });
         assert_eq!(out, b);
         // The REP private data is 196 bytes of which the IU is the first 52.
         let mut pd = b.clone();
@@ -2387,14 +2516,26 @@ mod tests {
         assert_eq!(IuRepr::parse(&pd, 0), Ok(IuRepr::LoginRsp(r)));
         assert_eq!(IuRepr::parse(&pd, 0).unwrap().req_lim_delta(), 128);
         // Rejections.
-        assert_eq!(LoginRspRepr::parse(&LoginRspPacket::new_unchecked(&b[..51])), Err(Error));
+        assert_eq!(
+            LoginRspRepr::parse(&LoginRspPacket::new_unchecked(&b[..51])),
+            Err(Error)
+        );
         pd[0] = 0xC2;
-        assert_eq!(LoginRspRepr::parse(&LoginRspPacket::new_unchecked(&pd[..])), Err(Error));
+        assert_eq!(
+            LoginRspRepr::parse(&LoginRspPacket::new_unchecked(&pd[..])),
+            Err(Error)
+        );
         // Terminated result (MULTICHAN_SINGLE over an existing channel).
-        let t = LoginRspRepr { multi_channel: MultiChannelResult::Terminated, ..r };
+        let t = LoginRspRepr {
+            multi_channel: MultiChannelResult::Terminated,
+            ..r
+        };
         let out = emit_dirty(52, |x| t.emit(&mut LoginRspPacket::new_unchecked(x)));
         assert_eq!(out[26], 0x81);
-        assert_eq!(LoginRspRepr::parse(&LoginRspPacket::new_unchecked(&out[..])), Ok(t));
+        assert_eq!(
+            LoginRspRepr::parse(&LoginRspPacket::new_unchecked(&out[..])),
+            Ok(t)
+        );
     }
 
     #[test]
@@ -2407,18 +2548,34 @@ mod tests {
         let out = emit_dirty(32, |x| r.emit(&mut LoginRejPacket::new_unchecked(x)));
         assert_eq!(&out[..8], &[0xC2, 0, 0, 0, 0x00, 0x01, 0x00, 0x03]);
         assert_eq!(&out[24..26], &[0, 6]);
-        assert_eq!(LoginRejRepr::parse(&LoginRejPacket::new_checked(&out[..]).unwrap()), Ok(r));
+        assert_eq!(
+            LoginRejRepr::parse(&LoginRejPacket::new_checked(&out[..]).unwrap()),
+            Ok(r)
+        );
         assert_eq!(IuRepr::parse(&out, 0), Ok(IuRepr::LoginRej(r)));
         assert_eq!(LoginRejPacket::new_checked(&out[..31]), Err(Error));
         let mut bad = out.clone();
         bad[0] = 0xC0;
-        assert_eq!(LoginRejRepr::parse(&LoginRejPacket::new_unchecked(&bad[..])), Err(Error));
+        assert_eq!(
+            LoginRejRepr::parse(&LoginRejPacket::new_unchecked(&bad[..])),
+            Err(Error)
+        );
         // Reasons: named, meaning, unknown kept.
-        assert_eq!(LoginRejReason::from(0x0001_0006), LoginRejReason::ChannelLimitReached);
-        assert_eq!(LoginRejReason::from(0x0001_0009), LoginRejReason::Unknown(0x0001_0009));
+        assert_eq!(
+            LoginRejReason::from(0x0001_0006),
+            LoginRejReason::ChannelLimitReached
+        );
+        assert_eq!(
+            LoginRejReason::from(0x0001_0009),
+            LoginRejReason::Unknown(0x0001_0009)
+        );
         assert_eq!(u32::from(LoginRejReason::Unknown(0x0001_0009)), 0x0001_0009);
-        assert!(LoginRejReason::UnableToAssociate.to_string().contains("srpt_service_guid twice"));
-        assert!(LoginRejReason::ItIuLenTooLarge.to_string().contains("IU length too large"));
+        assert!(LoginRejReason::UnableToAssociate
+            .to_string()
+            .contains("srpt_service_guid twice"));
+        assert!(LoginRejReason::ItIuLenTooLarge
+            .to_string()
+            .contains("IU length too large"));
         assert_eq!(
             LoginRejReason::Unknown(0x0001_0009).to_string(),
             "unknown login rejection reason 0x00010009"
@@ -2435,7 +2592,10 @@ mod tests {
     fn golden_cmd_inquiry() {
         let b = hex(CMD_INQUIRY);
         let p = CmdPacket::new_checked(&b[..]).unwrap();
-        assert_eq!((p.buf_fmt(), p.data_out_count(), p.data_in_count()), (0x01, 0, 0));
+        assert_eq!(
+            (p.buf_fmt(), p.data_out_count(), p.data_in_count()),
+            (0x01, 0, 0)
+        );
         assert_eq!(p.data_in_format(), DescriptorFormat::Direct);
         assert_eq!(p.data_out_format(), DescriptorFormat::None);
         let r = CmdRepr::parse(&p, 0).unwrap();
@@ -2456,7 +2616,9 @@ mod tests {
             data_out: DataBuffer::None,
             data_in: direct_in(0xffff_8a72_94b3_aa00, 0x3b5, 36),
         };
-        let out = emit_dirty(built.buffer_len(), |x| built.emit(&mut CmdPacket::new_unchecked(x)));
+        let out = emit_dirty(built.buffer_len(), |x| {
+            built.emit(&mut CmdPacket::new_unchecked(x))
+        });
         assert_eq!(out, b);
         assert_eq!(IuRepr::parse(&b, 0), Ok(IuRepr::Cmd(r)));
     }
@@ -2464,7 +2626,12 @@ mod tests {
     #[test]
     fn golden_cmds_round_trip() {
         for (h, cdb, data_in, data_out) in [
-            (CMD_TUR, Cdb::TestUnitReady, DataBuffer::None, DataBuffer::None),
+            (
+                CMD_TUR,
+                Cdb::TestUnitReady,
+                DataBuffer::None,
+                DataBuffer::None,
+            ),
             (
                 CMD_READ_CAP16,
                 Cdb::ReadCapacity16 { alloc_len: 32 },
@@ -2485,7 +2652,11 @@ mod tests {
             ),
         ] {
             let b = hex(h);
-            let r = CmdRepr::parse(&CmdPacket::new_checked(&b[..]).unwrap(), LINUX_IMM_DATA_OFFSET).unwrap();
+            let r = CmdRepr::parse(
+                &CmdPacket::new_checked(&b[..]).unwrap(),
+                LINUX_IMM_DATA_OFFSET,
+            )
+            .unwrap();
             assert_eq!(Cdb::parse(r.cdb), Ok(cdb), "{h}");
             assert_eq!(r.data_in, data_in);
             assert_eq!(r.data_out, data_out);
@@ -2527,20 +2698,32 @@ mod tests {
         assert_eq!(out[..52], b[..52]);
         assert_eq!(out[52..68], [0u8; 16]);
         assert_eq!(out[68..], b[68..]);
-        assert_eq!(CmdRepr::parse(&CmdPacket::new_unchecked(&out[..]), 68), Ok(r));
+        assert_eq!(
+            CmdRepr::parse(&CmdPacket::new_unchecked(&out[..]), 68),
+            Ok(r)
+        );
         // Immediate data not negotiated (offset 0) or offset inside the
         // descriptor: rejected. Offset 52 (right after it) is fine.
         assert_eq!(CmdRepr::parse(&p, 0), Err(Error));
         assert_eq!(CmdRepr::parse(&p, 51), Err(Error));
         assert!(CmdRepr::parse(&p, 52).is_ok());
         // Data running past the end of the IU.
-        assert_eq!(CmdRepr::parse(&CmdPacket::new_unchecked(&b[..4163]), 68), Err(Error));
+        assert_eq!(
+            CmdRepr::parse(&CmdPacket::new_unchecked(&b[..4163]), 68),
+            Err(Error)
+        );
         assert_eq!(CmdRepr::parse(&p, 69), Err(Error));
         let mut huge = b.clone();
         huge[48..52].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(CmdRepr::parse(&CmdPacket::new_unchecked(&huge[..]), 68), Err(Error));
+        assert_eq!(
+            CmdRepr::parse(&CmdPacket::new_unchecked(&huge[..]), 68),
+            Err(Error)
+        );
         // The IU cut inside the 4-byte descriptor.
-        assert_eq!(CmdRepr::parse(&CmdPacket::new_unchecked(&b[..51]), 68), Err(Error));
+        assert_eq!(
+            CmdRepr::parse(&CmdPacket::new_unchecked(&b[..51]), 68),
+            Err(Error)
+        );
     }
 
     #[test]
@@ -2549,8 +2732,16 @@ mod tests {
         // inline descriptors, direct data-in.
         let cdb: Vec<u8> = (1..=32).collect();
         let descs = [
-            DirectDesc { va: 0x1000, rkey: 7, len: 512 },
-            DirectDesc { va: 0x9000, rkey: 7, len: 1024 },
+            DirectDesc {
+                va: 0x1000,
+                rkey: 7,
+                len: 512,
+            },
+            DirectDesc {
+                va: 0x9000,
+                rkey: 7,
+                len: 1024,
+            },
         ];
         let r = CmdRepr {
             sol_not: CmdSolNot::SCSOLNT | CmdSolNot::UCSOLNT,
@@ -2559,7 +2750,11 @@ mod tests {
             task_attr: TaskAttr::Ordered,
             cdb: &cdb,
             data_out: DataBuffer::Indirect {
-                table: DirectDesc { va: 0x5000, rkey: 9, len: 32 },
+                table: DirectDesc {
+                    va: 0x5000,
+                    rkey: 9,
+                    len: 32,
+                },
                 total_len: 1536,
                 descs: DescList::Slice(&descs),
             },
@@ -2580,12 +2775,23 @@ mod tests {
         }
         // A 20-byte CDB pads to a 4-byte multiple.
         let c20 = [0x7Fu8; 20];
-        let r20 = CmdRepr { cdb: &c20, data_out: DataBuffer::None, ..r };
-        let out = emit_dirty(r20.buffer_len(), |x| r20.emit(&mut CmdPacket::new_unchecked(x)));
+        let r20 = CmdRepr {
+            cdb: &c20,
+            data_out: DataBuffer::None,
+            ..r
+        };
+        let out = emit_dirty(r20.buffer_len(), |x| {
+            r20.emit(&mut CmdPacket::new_unchecked(x))
+        });
         assert_eq!(out[31], 4);
         assert_eq!(&CmdPacket::new_unchecked(&out[..]).cdb()[..20], &c20);
         // iPXE style: direct data-out then direct data-in, 80 bytes.
-        let bi = CmdRepr { cdb: &cdb[..10], data_out: direct_in(1, 2, 3), data_in: direct_in(4, 5, 6), ..r };
+        let bi = CmdRepr {
+            cdb: &cdb[..10],
+            data_out: direct_in(1, 2, 3),
+            data_in: direct_in(4, 5, 6),
+            ..r
+        };
         assert_eq!(bi.buffer_len(), 80);
         let out = emit_dirty(80, |x| bi.emit(&mut CmdPacket::new_unchecked(x)));
         let back = CmdRepr::parse(&CmdPacket::new_unchecked(&out[..]), 0).unwrap();
@@ -2646,7 +2852,10 @@ mod tests {
         ] {
             let b = hex(h);
             let r = RspRepr::parse(&RspPacket::new_checked(&b[..]).unwrap()).unwrap();
-            let want = RspRepr { data_in_residual: di, ..RspRepr::new(tag(t), Status::Good) };
+            let want = RspRepr {
+                data_in_residual: di,
+                ..RspRepr::new(tag(t), Status::Good)
+            };
             assert_eq!(r, want);
             let out = emit_dirty(r.buffer_len(), |x| r.emit(&mut RspPacket::new_unchecked(x)));
             assert_eq!(out, b);
@@ -2659,7 +2868,10 @@ mod tests {
         let b = clean(RSP_SENSE);
         assert_eq!(b.len(), 132);
         let p = RspPacket::new_checked(&b[..]).unwrap();
-        assert_eq!((p.flags(), p.status(), p.sense_data_len()), (0x02, 0x02, 96));
+        assert_eq!(
+            (p.flags(), p.status(), p.sense_data_len()),
+            (0x02, 0x02, 96)
+        );
         assert_eq!(p.sense_data().len(), 96);
         assert!(p.response_data().is_empty());
         let r = RspRepr::parse(&p).unwrap();
@@ -2669,13 +2881,19 @@ mod tests {
         let s = r.sense().unwrap();
         assert_eq!(s.key, SenseKey::IllegalRequest);
         assert_eq!((s.asc, s.ascq), (0x20, 0x00));
-        assert_eq!(s.to_string(), "ILLEGAL REQUEST: INVALID COMMAND OPERATION CODE");
+        assert_eq!(
+            s.to_string(),
+            "ILLEGAL REQUEST: INVALID COMMAND OPERATION CODE"
+        );
         let out = emit_dirty(r.buffer_len(), |x| r.emit(&mut RspPacket::new_unchecked(x)));
         assert_eq!(out, b);
         // What a target builds: 18 bytes of fixed sense.
         let mut sense = [0u8; 18];
         Sense::LBA_OUT_OF_RANGE.emit_fixed(&mut sense);
-        let t = RspRepr { sense_data: Some(&sense), ..RspRepr::new(tag(3), Status::CheckCondition) };
+        let t = RspRepr {
+            sense_data: Some(&sense),
+            ..RspRepr::new(tag(3), Status::CheckCondition)
+        };
         let out = emit_dirty(t.buffer_len(), |x| t.emit(&mut RspPacket::new_unchecked(x)));
         assert_eq!(out.len(), 54);
         let back = RspRepr::parse(&RspPacket::new_unchecked(&out[..])).unwrap();
@@ -2701,15 +2919,24 @@ mod tests {
         assert_eq!((out[1], out[18]), (0x01, 0x01 | 0x02 | 0x04 | 0x20));
         let back = RspRepr::parse(&RspPacket::new_unchecked(&out[..])).unwrap();
         assert_eq!(back, r);
-        assert_eq!(back.task_mgmt_response(), Some(TaskMgmtResponse::NotSupported));
+        assert_eq!(
+            back.task_mgmt_response(),
+            Some(TaskMgmtResponse::NotSupported)
+        );
         assert_eq!(back.sense(), Some(Sense::POWER_ON_RESET));
         // Over and under both set: rejected.
         let mut x = out.clone();
         x[18] |= 0x08;
-        assert_eq!(RspRepr::parse(&RspPacket::new_unchecked(&x[..])), Err(Error));
+        assert_eq!(
+            RspRepr::parse(&RspPacket::new_unchecked(&x[..])),
+            Err(Error)
+        );
         let mut x = out.clone();
         x[18] = 0x30;
-        assert_eq!(RspRepr::parse(&RspPacket::new_unchecked(&x[..])), Err(Error));
+        assert_eq!(
+            RspRepr::parse(&RspPacket::new_unchecked(&x[..])),
+            Err(Error)
+        );
         // Lengths of invalid data are ignored.
         let mut x = hex(RSP_GOOD);
         x[28..32].copy_from_slice(&1000u32.to_be_bytes());
@@ -2754,15 +2981,29 @@ mod tests {
         assert_eq!(out, [3, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(IuRepr::parse(&out, 0), Ok(IuRepr::ILogout(ilo)));
 
-        let tlo = TLogoutRepr { solicited: true, reason: TLogoutReason::MultiChannelAction, tag: tag(2) };
+        let tlo = TLogoutRepr {
+            solicited: true,
+            reason: TLogoutReason::MultiChannelAction,
+            tag: tag(2),
+        };
         let out = emit_dirty(16, |x| tlo.emit(&mut ShortPacket::new_unchecked(x)));
         assert_eq!(&out[..8], &[0x80, 1, 0, 0, 0, 0, 0, 4]);
         assert_eq!(IuRepr::parse(&out, 0), Ok(IuRepr::TLogout(tlo)));
-        assert_eq!(tlo.reason.to_string(), "terminated by another login's multi-channel action");
+        assert_eq!(
+            tlo.reason.to_string(),
+            "terminated by another login's multi-channel action"
+        );
         assert_eq!(TLogoutReason::from(77), TLogoutReason::Unknown(77));
-        assert_eq!(TLogoutReason::Unknown(77).to_string(), "unknown logout reason 0x0000004d");
+        assert_eq!(
+            TLogoutReason::Unknown(77).to_string(),
+            "unknown logout reason 0x0000004d"
+        );
 
-        let cr = CredReqRepr { solicited: false, req_lim_delta: 16, tag: tag(3) };
+        let cr = CredReqRepr {
+            solicited: false,
+            req_lim_delta: 16,
+            tag: tag(3),
+        };
         let out = emit_dirty(16, |x| cr.emit(&mut ShortPacket::new_unchecked(x)));
         assert_eq!(&out[..8], &[0x81, 0, 0, 0, 0, 0, 0, 16]);
         let parsed = IuRepr::parse(&out, 0).unwrap();
@@ -2783,8 +3024,14 @@ mod tests {
         // Rejections: short buffer, type mismatch.
         assert_eq!(ShortPacket::new_checked(&out[..15]), Err(Error));
         assert_eq!(IuRepr::parse(&out[..15], 0), Err(Error));
-        assert_eq!(CredRspRepr::parse(&ShortPacket::new_unchecked(&out[..])), Err(Error));
-        assert_eq!(ILogoutRepr::parse(&ShortPacket::new_unchecked(&out[..])), Err(Error));
+        assert_eq!(
+            CredRspRepr::parse(&ShortPacket::new_unchecked(&out[..])),
+            Err(Error)
+        );
+        assert_eq!(
+            ILogoutRepr::parse(&ShortPacket::new_unchecked(&out[..])),
+            Err(Error)
+        );
     }
 
     #[test]
@@ -2797,17 +3044,25 @@ mod tests {
             task_tag: tag(0x0b),
         };
         let out = emit_dirty(48, |x| r.emit(&mut TskMgmtPacket::new_unchecked(x)));
-        assert_eq!((out[0], out[1], out[21], out[30], out[32]), (0x01, 0x04, 1, 0x01, 0x0b));
+        assert_eq!(
+            (out[0], out[1], out[21], out[30], out[32]),
+            (0x01, 0x04, 1, 0x01, 0x0b)
+        );
         assert_eq!(IuRepr::parse(&out, 0), Ok(IuRepr::TskMgmt(r)));
         assert_eq!(TskMgmtPacket::new_checked(&out[..47]), Err(Error));
         let mut x = out.clone();
         x[30] = 0x99;
         assert_eq!(
-            TskMgmtRepr::parse(&TskMgmtPacket::new_unchecked(&x[..])).unwrap().function,
+            TskMgmtRepr::parse(&TskMgmtPacket::new_unchecked(&x[..]))
+                .unwrap()
+                .function,
             TaskMgmtFunction::Unknown(0x99)
         );
         x[0] = 0x02;
-        assert_eq!(TskMgmtRepr::parse(&TskMgmtPacket::new_unchecked(&x[..])), Err(Error));
+        assert_eq!(
+            TskMgmtRepr::parse(&TskMgmtPacket::new_unchecked(&x[..])),
+            Err(Error)
+        );
     }
 
     #[test]
@@ -2821,7 +3076,9 @@ mod tests {
             lun: Lun::ZERO,
             sense_data: &sense,
         };
-        let out = emit_dirty(r.buffer_len(), |x| r.emit(&mut AerReqPacket::new_unchecked(x)));
+        let out = emit_dirty(r.buffer_len(), |x| {
+            r.emit(&mut AerReqPacket::new_unchecked(x))
+        });
         assert_eq!(out.len(), 54);
         assert_eq!(&out[28..32], &[0, 0, 0, 18]);
         assert_eq!(IuRepr::parse(&out, 0), Ok(IuRepr::AerReq(r)));
@@ -2829,9 +3086,15 @@ mod tests {
         assert_eq!(AerReqPacket::new_checked(&out[..35]), Err(Error));
         let mut x = out.clone();
         x[28..32].copy_from_slice(&u32::MAX.to_be_bytes());
-        assert_eq!(AerReqRepr::parse(&AerReqPacket::new_unchecked(&x[..])), Err(Error));
+        assert_eq!(
+            AerReqRepr::parse(&AerReqPacket::new_unchecked(&x[..])),
+            Err(Error)
+        );
         x[0] = 0x81;
-        assert_eq!(AerReqRepr::parse(&AerReqPacket::new_unchecked(&out[..16])), Err(Error));
+        assert_eq!(
+            AerReqRepr::parse(&AerReqPacket::new_unchecked(&out[..16])),
+            Err(Error)
+        );
     }
 
     #[test]
@@ -2843,7 +3106,10 @@ mod tests {
         assert_eq!(IuRepr::parse(&[0x55; 64], 0), Err(Error));
         let b = golden_write_imm();
         let iu = IuRepr::parse(&b, 68).unwrap();
-        assert_eq!((iu.iu_type(), iu.tag(), iu.buffer_len()), (IuType::Cmd, tag(0x0a), 4164));
+        assert_eq!(
+            (iu.iu_type(), iu.tag(), iu.buffer_len()),
+            (IuType::Cmd, tag(0x0a), 4164)
+        );
         let mut out = vec![0u8; iu.buffer_len()];
         iu.emit(&mut out);
         assert_eq!(IuRepr::parse(&out, 68), Ok(iu));
@@ -2855,7 +3121,10 @@ mod tests {
         assert_eq!(Tag::from_u64(42).to_u64(), 42);
         assert_eq!(tag(8).to_string(), "0800000000000000");
         assert_eq!(TARGET.id_ext(), TARGET.guid());
-        assert_eq!(std::format!("{INITIATOR:?}"), "PortId(0000000000000000505400fffe770002)");
+        assert_eq!(
+            std::format!("{INITIATOR:?}"),
+            "PortId(0000000000000000505400fffe770002)"
+        );
     }
 
     // ----- robustness -----
@@ -2885,7 +3154,10 @@ mod tests {
         if let Ok(r) = LoginReqRepr::parse_rdma(&LoginReqRdmaPacket::new_unchecked(b)) {
             let mut out = [0u8; 56];
             r.emit_rdma(&mut LoginReqRdmaPacket::new_unchecked(&mut out[..]));
-            assert_eq!(LoginReqRepr::parse_rdma(&LoginReqRdmaPacket::new_unchecked(&out[..])), Ok(r));
+            assert_eq!(
+                LoginReqRepr::parse_rdma(&LoginReqRdmaPacket::new_unchecked(&out[..])),
+                Ok(r)
+            );
         }
         if let Ok(p) = CmdPacket::new_checked(b) {
             let _ = (p.cdb(), p.descriptor_area());
@@ -2902,7 +3174,14 @@ mod tests {
     fn random_truncated_and_bitflipped_ius_never_panic() {
         let pd = clean(REQ_PRIVATE_DATA);
         let mut goldens: Vec<Vec<u8>> = [
-            LOGIN_RSP, CMD_INQUIRY, CMD_TUR, CMD_READ_CAP16, CMD_READ10, CMD_WRITE10, RSP_GOOD, RSP_DIUNDER,
+            LOGIN_RSP,
+            CMD_INQUIRY,
+            CMD_TUR,
+            CMD_READ_CAP16,
+            CMD_READ10,
+            CMD_WRITE10,
+            RSP_GOOD,
+            RSP_DIUNDER,
             RSP_REPORT_LUNS,
         ]
         .iter()
@@ -2917,7 +3196,11 @@ mod tests {
         // Synthetic IUs of every other type, plus an indirect command.
         let mut sense = [0u8; 18];
         Sense::MEDIUM_NOT_PRESENT.emit_fixed(&mut sense);
-        let descs = [DirectDesc { va: 1, rkey: 2, len: 3 }; 3];
+        let descs = [DirectDesc {
+            va: 1,
+            rkey: 2,
+            len: 3,
+        }; 3];
         let cdb = [0x88u8; 16];
         let synth = [
             IuRepr::LoginReq(golden_login_req()),
@@ -2926,8 +3209,18 @@ mod tests {
                 tag: tag(1),
                 buffer_formats: BufferFormats::DIRECT,
             }),
-            IuRepr::TLogout(TLogoutRepr { solicited: false, reason: TLogoutReason::InvalidIuType, tag: tag(2) }),
-            IuRepr::AerReq(AerReqRepr { solicited: false, req_lim_delta: 2, tag: tag(3), lun: Lun::ZERO, sense_data: &sense }),
+            IuRepr::TLogout(TLogoutRepr {
+                solicited: false,
+                reason: TLogoutReason::InvalidIuType,
+                tag: tag(2),
+            }),
+            IuRepr::AerReq(AerReqRepr {
+                solicited: false,
+                req_lim_delta: 2,
+                tag: tag(3),
+                lun: Lun::ZERO,
+                sense_data: &sense,
+            }),
             IuRepr::TskMgmt(TskMgmtRepr {
                 sol_not: CmdSolNot::empty(),
                 tag: tag(4),
@@ -2943,7 +3236,11 @@ mod tests {
                 cdb: &cdb,
                 data_out: DataBuffer::None,
                 data_in: DataBuffer::Indirect {
-                    table: DirectDesc { va: 9, rkey: 9, len: 48 },
+                    table: DirectDesc {
+                        va: 9,
+                        rkey: 9,
+                        len: 48,
+                    },
                     total_len: 9,
                     descs: DescList::Slice(&descs),
                 },
@@ -2968,7 +3265,7 @@ mod tests {
                     b[bit / 8] ^= 1 << (bit % 8);
                 }
                 // Now and then a wild length field or type byte.
-                if rng.next() % 8 == 0 && b.len() >= 36 {
+                if rng.next().is_multiple_of(8) && b.len() >= 36 {
                     let at = [4usize, 28, 32, 31, 48][(rng.next() % 5) as usize];
                     if at + 4 <= b.len() {
                         b[at..at + 4].copy_from_slice(&(rng.next() as u32).to_be_bytes());
@@ -2987,7 +3284,9 @@ mod tests {
             }
             // Bias towards valid type codes.
             if n > 0 {
-                buf[0] = [0x00, 0x01, 0x02, 0x03, 0x41, 0x42, 0x80, 0x81, 0x82, 0xC0, 0xC1, 0xC2][(rng.next() % 12) as usize];
+                buf[0] = [
+                    0x00, 0x01, 0x02, 0x03, 0x41, 0x42, 0x80, 0x81, 0x82, 0xC0, 0xC1, 0xC2,
+                ][(rng.next() % 12) as usize];
             }
             exercise(&buf[..n]);
         }
