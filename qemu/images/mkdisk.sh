@@ -5,7 +5,8 @@
 #   syslinux    8 MiB: syslinux mbr.bin + FAT16 partition with SYSLINUX 6.04 (EDD).
 #               cat.c32 prints SRPBOOT-SYSLINUX-OK, then exit.bs prints SRPBOOT-EXIT-BS dl=80 and does out 0xf4,0x10.
 #   grub        8 MiB: GRUB 2 i386-pc boot.img + core.img (embedded config) + FAT16 partition.
-#               Prints SRPBOOT-GRUB-OK, `ls`, sha256 of payload.bin, SRPBOOT-GRUB-DONE, outb 0xf4 0x10.
+#               Prints SRPBOOT-GRUB-OK, `ls`, reads the 1 MiB payload.bin (sha256sum and sha256sum -c
+#               -> "/payload.bin: OK"), SRPBOOT-GRUB-DONE, then outb 0xf4 0x10.
 #   grub-linux  32 MiB: GRUB 2 + Debian linux-image-amd64 (linux16/initrd16) + busybox initramfs that
 #               loads edd.ko, prints `EDD <name>=<value>` lines, SRPBOOT-LINUX-OK, then exits QEMU.
 #
@@ -290,6 +291,8 @@ grub)
     mcp "$WORK/hello.txt" /hello.txt
     PAYLOAD_SHA=$(sha256sum "$WORK/payload.bin" | cut -d' ' -f1)
     echo "payload.bin sha256 $PAYLOAD_SHA (GRUB prints it as \"<sha256>  /payload.bin\")" >&2
+    printf '%s  /payload.bin\n' "$PAYLOAD_SHA" > "$WORK/payload.sha256"
+    mcp "$WORK/payload.sha256" /payload.sha256
     cat > "$WORK/early.cfg" <<EOF
 serial --unit=0 --speed=115200
 terminal_input serial
@@ -301,6 +304,7 @@ ls -l (hd0,msdos1)/
 cat (hd0,msdos1)/hello.txt
 set root=(hd0,msdos1)
 sha256sum /payload.bin
+sha256sum -c /payload.sha256
 echo SRPBOOT-GRUB-DONE
 outb 0xf4 0x10
 halt

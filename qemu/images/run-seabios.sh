@@ -1,5 +1,5 @@
 #!/bin/bash
-# run-seabios.sh IMG {virtio|ide} LOG [MARKER]
+# run-seabios.sh IMG {virtio|ide|none} LOG [MARKER]
 #
 # Boots IMG under plain SeaBIOS (no srpboot ROM) as a virtio-blk-pci or IDE disk, TCG only.
 # COM1 goes to LOG, the SeaBIOS debug log (isa-debugcon 0x402) to LOG.seabios.
@@ -9,27 +9,29 @@
 # Prints "<kind-of-disk> rc=<qemu status> time=<seconds> marker=<found|MISSING>" and exits 0 only if
 # QEMU exited with status 33 and (if given) MARKER appears in LOG.
 #
-# Environment: TIMEOUT (default 60 s), MEM (MiB, default 64), QEMU (default qemu-system-x86_64),
+# Environment: TIMEOUT (default 60 s), MEM (MiB, default 128: the Debian kernel of grub-linux does
+#              not boot in 64 MiB), QEMU (default qemu-system-x86_64),
 #              QEMU_EXTRA (extra arguments, word-split).
 set -euo pipefail
-[ $# -ge 3 ] || { echo "usage: $0 IMG {virtio|ide} LOG [MARKER]" >&2; exit 2; }
+[ $# -ge 3 ] || { echo "usage: $0 IMG {virtio|ide|none} LOG [MARKER]" >&2; exit 2; }
 IMG=$1 BUS=$2 LOG=$3 MARKER=${4:-}
 case "$BUS" in
 virtio) DRIVE=(-drive "file=$IMG,if=none,id=d0,format=raw" -device virtio-blk-pci,drive=d0) ;;
 ide)    DRIVE=(-drive "file=$IMG,format=raw,if=ide") ;;
-*) echo "bus must be virtio or ide" >&2; exit 2 ;;
+none)   DRIVE=() ;;   # no SeaBIOS disk: QEMU_EXTRA supplies the srpboot ROM and whatever serves IMG
+*) echo "bus must be virtio, ide or none" >&2; exit 2 ;;
 esac
 mkdir -p "$(dirname "$LOG")"
 rm -f "$LOG" "$LOG.seabios"
 start=$(date +%s.%N)
 set +e
 # shellcheck disable=SC2086
-timeout "${TIMEOUT:-60}" "${QEMU:-qemu-system-x86_64}" -display none -m "${MEM:-64}" -no-reboot \
+timeout "${TIMEOUT:-60}" "${QEMU:-qemu-system-x86_64}" -display none -m "${MEM:-128}" -no-reboot \
     -monitor none -net none -snapshot \
     -serial "file:$LOG" \
     -device isa-debug-exit,iobase=0xf4,iosize=4 \
     -chardev "file,id=dbg,path=$LOG.seabios" -device isa-debugcon,iobase=0x402,chardev=dbg \
-    "${DRIVE[@]}" ${QEMU_EXTRA:-}
+    ${DRIVE[@]+"${DRIVE[@]}"} ${QEMU_EXTRA:-}
 rc=$?
 set -e
 end=$(date +%s.%N)
