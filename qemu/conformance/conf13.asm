@@ -154,6 +154,16 @@ main:
         call puts
         call crlf
 
+%ifdef SELFCHECK_ANOMALIES
+        ; harness self-check (nasm -DSELFCHECK_ANOMALIES): wrap INT 13h with a deliberately bad handler
+        ; that returns DF=1 and clobbers the upper half of EBX; every test line must then show !DF !HI=b.
+        cli
+        mov eax, [0x13*4]
+        mov [bad_old13], eax
+        mov word [0x13*4], bad13
+        mov word [0x13*4+2], 0
+        sti
+%endif
 %include "tests.inc"
 
         ; SUMMARY
@@ -180,6 +190,17 @@ main:
         out 0xf4, al
 .hang:  hlt
         jmp .hang
+
+%ifdef SELFCHECK_ANOMALIES
+bad_old13: dd 0
+bad13:  pushf
+        call far [cs:bad_old13]
+        ror ebx, 16
+        mov bx, 0x1111
+        ror ebx, 16
+        std
+        retf 2
+%endif
 
 ;============================================================================ test driver
 ; Inputs for the next call (t_defaults resets them):
@@ -278,6 +299,8 @@ t_int13:
         mov [out_fs], fs
         mov [out_gs], gs
         mov [out_sp], sp
+        cld                                 ; a handler that returns DF=1 or IF=0 is reported, not inherited
+        sti
         mov sp, [save_sp]
         pop gs
         pop fs
@@ -402,7 +425,18 @@ t_run:
         je .a5
         mov si, s_an_gs
         call anom16
-.a5:    ; upper halves: collect a letter per register
+.a5:    mov ax, [out_fl]
+        test ax, 0x0400                     ; DF must come back clear (it was clear on entry)
+        jz .a6
+        mov si, s_an_df
+        call puts
+        mov bl, 1
+.a6:    test ax, 0x0200                     ; IF must come back set (it was set on entry)
+        jnz .a7
+        mov si, s_an_if
+        call puts
+        mov bl, 1
+.a7:    ; upper halves: collect a letter per register
         mov di, out_eax + 2
         mov si, s_regletters
         mov cx, 7
@@ -1129,6 +1163,8 @@ s_an_sp:    db " !SP=", 0
 s_an_fs:    db " !FS=", 0
 s_an_gs:    db " !GS=", 0
 s_an_hi:    db " !HI=", 0
+s_an_df:    db " !DF", 0
+s_an_if:    db " !IF=0", 0
 s_regletters: db "abcdSDB"             ; eax ebx ecx edx esi edi ebp
 s_buf:      db " buf=", 0
 s_lba0:     db " lba0=", 0
