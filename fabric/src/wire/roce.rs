@@ -207,39 +207,41 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
         let frame = &mut buf[..total];
+        let (outer, transport) = frame.split_at_mut(OUTER_HEADERS_LEN);
 
-        let mut eth_frame = eth::Frame::new_unchecked(&mut *frame);
+        // Fixed-size views let the compiler drop the per-field bounds checks.
+        let eth_hdr = fixed::<{ eth::HEADER_LEN }>(&mut outer[..eth::HEADER_LEN])?;
         eth::Repr {
             src_addr: self.src_mac,
             dst_addr: self.dst_mac,
             ethertype: EtherType::Ipv4,
         }
-        .emit(&mut eth_frame);
+        .emit(&mut eth::Frame::new_unchecked(eth_hdr));
 
-        let datagram = &mut frame[eth::HEADER_LEN..];
+        let ip_hdr =
+            fixed::<{ ipv4::HEADER_LEN }>(&mut outer[eth::HEADER_LEN..][..ipv4::HEADER_LEN])?;
         let ip = ipv4::Repr {
             protocol: Protocol::Udp,
             payload_len: ip_payload_len,
             ..self.ip
         };
-        ip.emit(&mut ipv4::Packet::new_unchecked(&mut *datagram));
+        ip.emit(&mut ipv4::Packet::new_unchecked(ip_hdr));
 
-        let segment = &mut datagram[ipv4::HEADER_LEN..];
+        let udp_hdr =
+            fixed::<{ udp::HEADER_LEN }>(&mut outer[eth::HEADER_LEN + ipv4::HEADER_LEN..])?;
         let udp_repr = udp::Repr {
             src_port: self.udp_src_port,
             dst_port: ROCE_V2_PORT,
         };
-        udp_repr.emit(
-            &mut udp::Packet::new_unchecked(&mut *segment),
-            transport_len,
-        );
+        udp_repr.emit(&mut udp::Packet::new_unchecked(udp_hdr), transport_len);
 
-        let transport = &mut segment[udp::HEADER_LEN..];
         let bth_repr = bth::Repr {
             pad_count: bth::pad_for(self.payload.len()),
             ..self.bth
         };
-        bth_repr.emit(&mut bth::Packet::new_unchecked(&mut *transport));
+        let bth_hdr =
+            fixed::<{ bth::HEADER_LEN }>(transport.get_mut(..bth::HEADER_LEN).ok_or(Error)?)?;
+        bth_repr.emit(&mut bth::Packet::new_unchecked(bth_hdr));
 
         let opcode = self.bth.opcode;
         let range = |which: OpFlags| opcode.ext_header_range(which);
@@ -265,9 +267,15 @@ impl<'a> Repr<'a> {
         let icrc_at = transport.len() - icrc::ICRC_LEN;
         transport[payload_end..icrc_at].fill(0);
 
-        icrc::fill(&mut frame[eth::HEADER_LEN..])?;
+        icrc::fill(&mut buf[eth::HEADER_LEN..total])?;
         Ok(total)
     }
+}
+
+/// `b` as a fixed-size array (its length is known, so this never fails
+/// where it is used; the error path keeps emit panic-free regardless).
+fn fixed<const N: usize>(b: &mut [u8]) -> Result<&mut [u8; N]> {
+    b.try_into().map_err(|_| Error)
 }
 
 /// Whether `opcode` may be carried by this module (known, not atomic).
