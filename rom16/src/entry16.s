@@ -57,7 +57,7 @@ pnp_header:
     .word manufacturer_str
     .word product_str
     .byte 0x01, 0x80, 0x00          # device type: mass storage, other
-    .byte 0x14                      # indicators: IPL device, can be shadowed
+    .byte 0x44                      # indicators: may be shadowed, IPL device
     .word bcv16                     # boot connection vector
     .word 0                         # disconnect vector
     .word 0                         # bootstrap entry vector

@@ -91,6 +91,7 @@ pub struct Qemu {
     args: Vec<String>,
     timeout: Duration,
     marker: Option<String>,
+    marker_in_debugcon: bool,
     keys: Vec<KeyOnText>,
     sercon: bool,
 }
@@ -104,6 +105,7 @@ impl Qemu {
             args: vec![],
             timeout: Duration::from_secs(60),
             marker: None,
+            marker_in_debugcon: false,
             keys: vec![],
             sercon: false,
         }
@@ -128,6 +130,14 @@ impl Qemu {
     /// Stops the run when COM1 contains `marker`.
     pub fn until(mut self, marker: &str) -> Self {
         self.marker = Some(marker.to_string());
+        self
+    }
+
+    /// Stops the run when the SeaBIOS debug log contains `marker` (BIOS
+    /// messages such as "No bootable device." only go to the screen and there).
+    pub fn until_bios_log(mut self, marker: &str) -> Self {
+        self.marker = Some(marker.to_string());
+        self.marker_in_debugcon = true;
         self
     }
 
@@ -189,7 +199,8 @@ impl Qemu {
         loop {
             let text = read_lossy(&serial);
             if let Some(m) = &self.marker {
-                if text.contains(m.as_str()) {
+                let hay = if self.marker_in_debugcon { read_lossy(&debugcon) } else { text.clone() };
+                if hay.contains(m.as_str()) {
                     out.marker_seen = true;
                     out.seconds = start.elapsed().as_secs_f64();
                     stop(&mut child);
@@ -218,7 +229,8 @@ impl Qemu {
         out.debugcon = read_lossy(&debugcon);
         // Markers are checked on the final log too (a fast exit can beat the poll).
         if let Some(m) = &self.marker {
-            out.marker_seen |= out.serial.contains(m.as_str());
+            let hay = if self.marker_in_debugcon { &out.debugcon } else { &out.serial };
+            out.marker_seen |= hay.contains(m.as_str());
         }
         out
     }

@@ -30,7 +30,7 @@ fn banner_on_com1_and_seabios_runs_init_and_bcv() {
     let out = Qemu::new("rom-banner")
         .rom_on_nic(&rom(), "virtio-net-pci")
         .args(["-device", "virtio-net-pci,netdev=n1,mac=52:54:00:00:00:99", "-netdev", "user,id=n1"])
-        .until("No bootable device")
+        .until_bios_log("No bootable device")
         .timeout_secs(60)
         .run();
     assert!(out.marker_seen, "{}", out.describe());

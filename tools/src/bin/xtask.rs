@@ -100,7 +100,7 @@ fn run(_args: &[String]) -> Result<(), String> {
     let out = qemu::Qemu::new("xtask-run")
         .rom_on_nic(&rom, "virtio-net-pci")
         .sercon()
-        .until("No bootable device")
+        .until_bios_log("No bootable device")
         .timeout_secs(30)
         .run();
     println!("{}", out.serial);
