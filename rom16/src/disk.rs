@@ -37,8 +37,10 @@ pub fn attach(pci_bdf: u16) {
     let mut mem = RomMem;
     let mut dev = dev;
     // Sector 0 tells the geometry (and proves the device reads).
+    // The device writes this buffer by DMA: pass a *mut-derived address so
+    // the compiler knows the bytes can change behind its back.
     let mut mbr = [0u8; 512];
-    if dev.read(&mut mem, 0, 1, phys::addr_of(mbr.as_ptr())).is_err() {
+    if dev.read(&mut mem, 0, 1, phys::addr_of(mbr.as_mut_ptr())).is_err() {
         console::str("srpboot: cannot read sector 0; not installing a drive\n");
         return;
     }

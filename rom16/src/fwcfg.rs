@@ -83,7 +83,7 @@ pub fn find(name: &[u8]) -> Option<File> {
 }
 
 fn dma(control: u32, length: u32, address: u32) -> bool {
-    let mut req = DmaAccess { control: control.to_be(), length: length.to_be(), address: (address as u64).to_be() };
+    let req = DmaAccess { control: control.to_be(), length: length.to_be(), address: (address as u64).to_be() };
     let at = phys::addr_of(&req as *const DmaAccess);
     outl(PORT_DMA_HIGH, 0);
     outl(PORT_DMA_LOW, at.to_be());
@@ -97,7 +97,6 @@ fn dma(control: u32, length: u32, address: u32) -> bool {
             return c & CTL_ERROR == 0;
         }
     }
-    req.control = 0;
     false
 }
 

@@ -9,9 +9,12 @@
 //! On the host this binary is empty, so `cargo test --workspace` builds.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
+// Platform helpers: some are used only by feature-gated backends.
 #[cfg(target_os = "none")]
+#[allow(dead_code)]
 mod bios;
 #[cfg(target_os = "none")]
+#[allow(dead_code)]
 mod console;
 #[cfg(target_os = "none")]
 mod disk;
