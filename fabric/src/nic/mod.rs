@@ -3,7 +3,14 @@
 //! Drivers (virtio-net, e1000) and test devices (loopback, fault injection)
 //! implement [`Nic`]; the software HCA above only ever sees frames.
 
+pub mod e1000;
+#[cfg(test)]
+mod fakehal;
+pub mod hal;
 pub mod loopback;
+pub mod pci;
+pub mod virtio_net;
+pub mod virtqueue;
 
 /// A MAC address.
 pub type MacAddr = [u8; 6];
