@@ -74,7 +74,9 @@ impl Obj {
         for row in &self.rows {
             match row {
                 Row::Field { key, text, .. } => {
-                    let _ = writeln!(out, "{pad}{}: {text}", key.replace('_', " "));
+                    // Multi-line values start on the next line.
+                    let sep = if text.starts_with('\n') { ":" } else { ": " };
+                    let _ = writeln!(out, "{pad}{}{sep}{text}", key.replace('_', " "));
                 }
                 Row::Child { title, obj, .. } => {
                     let _ = writeln!(out, "{pad}{title}");
