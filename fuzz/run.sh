@@ -32,6 +32,15 @@ corpus="corpus/$target"
 seeds="seeds/$target"
 mkdir -p "$corpus" "$seeds"
 
+# Real third-party ROMs make good starting points, but their bytes are not
+# ours to commit: take the heads of the ones installed on this machine into
+# the (uncommitted) corpus instead.
+if [[ $target == romfmt_verify ]]; then
+  for rom in /usr/lib/ipxe/qemu/efi-virtio.rom /usr/lib/ipxe/qemu/pxe-e1000.rom /usr/share/seabios/vgabios-stdvga.bin; do
+    [[ -f $rom ]] && head -c 8192 "$rom" > "$corpus/system-$(basename "$rom").head"
+  done
+fi
+
 # Build first, so the time budget is spent fuzzing, not compiling.
 cargo fuzz build --release "$target"
 exec cargo fuzz run --release "$target" "$corpus" "$seeds" -- \
