@@ -88,7 +88,12 @@ pub enum NoBackend {}
 
 #[cfg(not(feature = "test-disk"))]
 fn open(_pci_bdf: u16) -> Result<Backend, &'static str> {
-    Err("no SRP target configured")
+    use crate::config::{self, Config};
+    Err(match config::read() {
+        Config::Unconfigured => "no SRP target configured",
+        Config::Corrupt => "configuration block is corrupt",
+        Config::Configured(_) => "this build has no SRP transport yet",
+    })
 }
 
 #[cfg(not(feature = "test-disk"))]

@@ -45,7 +45,36 @@ extern "C" fn rust_init(arg: u32) -> u32 {
     console::str(" (");
     console::dec(bda::base_mem_kb() as u64);
     console::str(" KiB base memory left)\n");
+    print_config();
     0
+}
+
+fn print_config() {
+    use crate::config::{self, Config};
+    match config::read() {
+        Config::Configured(c) => {
+            console::str("srpboot: target ");
+            console::str(c.uri);
+            console::str(" from ");
+            print_ip(c.local_ip.octets());
+            console::str("/");
+            console::dec(c.prefix_len as u64);
+            console::str("\n");
+        }
+        Config::Unconfigured => {
+            console::str("srpboot: no target configured (romtool config ROM --target srp://IP --ip A.B.C.D/N)\n")
+        }
+        Config::Corrupt => console::str("srpboot: configuration block is corrupt (romtool verify ROM says why)\n"),
+    }
+}
+
+fn print_ip(o: [u8; 4]) {
+    for (i, b) in o.iter().enumerate() {
+        if i > 0 {
+            console::str(".");
+        }
+        console::dec(*b as u64);
+    }
 }
 
 /// Boot connection vector, called once before INT 19h.

@@ -17,6 +17,8 @@ mod bios;
 #[allow(dead_code)]
 mod console;
 #[cfg(target_os = "none")]
+mod config;
+#[cfg(target_os = "none")]
 mod disk;
 #[cfg(target_os = "none")]
 mod entry;

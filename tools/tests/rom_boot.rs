@@ -70,3 +70,46 @@ fn product_string_in_boot_menu() {
         .unwrap_or_else(|| panic!("product string not in the boot menu:\n{menu}"));
     assert!(entry.trim_start().starts_with("1. "), "expected first entry, got {entry:?}");
 }
+
+fn run_rom(name: &str, rom: &std::path::Path) -> qemu::Outcome {
+    Qemu::new(name).rom_on_nic(rom, "virtio-net-pci").until_bios_log("No bootable device").timeout_secs(60).run()
+}
+
+fn romtool(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_romtool")).args(args).output().unwrap()
+}
+
+/// `romtool config` writes the target into the image; the ROM reads it at POST.
+#[test]
+fn configured_target_is_reported_at_post() {
+    let dir = qemu::target_dir().join("qemu-logs/rom-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = dir.join("configured.rom");
+    std::fs::copy(rom(), &img).unwrap();
+    let o = romtool(&["config", img.to_str().unwrap(), "--target", "srp://192.0.2.7:5001/3", "--ip", "192.0.2.10/24"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(romtool(&["verify", img.to_str().unwrap(), "--expect", "1af4:1000"]).status.success());
+    let out = run_rom("rom-configured", &img);
+    assert!(out.serial.contains("srpboot: target srp://192.0.2.7:5001/3 from 192.0.2.10/24"), "{}", out.describe());
+}
+
+/// A damaged config block (image checksum repaired so SeaBIOS still runs
+/// the ROM) is reported, and no drive is claimed.
+#[test]
+fn corrupt_config_is_reported_and_claims_nothing() {
+    let dir = qemu::target_dir().join("qemu-logs/rom-config");
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = dir.join("corrupt.rom");
+    let mut bytes = std::fs::read(rom()).unwrap();
+    let at = (0..bytes.len()).step_by(16).find(|&i| bytes[i..].starts_with(b"$SRPCFG\0")).expect("config block");
+    bytes[at + 0x10] ^= 0x55; // local IP of an unconfigured block must be 0
+    let last = bytes.len() - 1;
+    let sum = bytes[..last].iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    bytes[last] = sum.wrapping_neg();
+    std::fs::write(&img, &bytes).unwrap();
+    let v = romtool(&["verify", img.to_str().unwrap()]);
+    assert!(!v.status.success());
+    let out = run_rom("rom-corrupt-config", &img);
+    assert!(out.serial.contains("configuration block is corrupt"), "{}", out.describe());
+    assert!(out.serial.contains("not installing a drive"), "{}", out.describe());
+}
