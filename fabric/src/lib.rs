@@ -13,8 +13,10 @@
 #![forbid(unsafe_code)]
 
 pub mod channel;
+pub mod cm;
 pub mod memory;
 pub mod nic;
 pub mod time;
+pub mod transport;
 pub mod uri;
 pub mod wire;

@@ -1,0 +1,1 @@
+//! IB CM over QP1, rdma_cm flavour.

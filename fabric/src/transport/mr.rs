@@ -1,0 +1,161 @@
+//! The memory-region table: which windows of platform memory the peer may
+//! touch, with which rights, under which key.
+//!
+//! A key is `slot | (tag << 8)`: the low byte finds the slot in O(1), the
+//! 24-bit tag is a per-slot generation scrambled by a bijection and a
+//! seed-derived salt. Every registration in a slot bumps its generation, so
+//! a deregistered key never matches again; a slot whose generation would
+//! wrap is retired for good. Lookups check the whole key, validity, access
+//! and `[va, va + len)` ⊆ region with overflow-safe arithmetic.
+
+use super::param::MR_SLOTS;
+use crate::channel::{Access, RemoteRegion};
+
+/// Why a key did not grant an access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MrError {
+    /// No live region has this key.
+    BadKey,
+    /// The region does not grant the access asked for.
+    NoAccess,
+    /// The range is not inside the region.
+    OutOfBounds,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    live: bool,
+    retired: bool,
+    generation: u32,
+    key: u32,
+    addr: u64,
+    len: u32,
+    access_read: bool,
+    access_write: bool,
+}
+
+/// Fixed-size table of registered regions.
+#[derive(Debug, Clone)]
+pub struct MrTable {
+    slots: [Slot; MR_SLOTS],
+    salt: u32,
+}
+
+const TAG_MASK: u32 = 0xFF_FFFF;
+
+impl MrTable {
+    /// An empty table; `salt` makes the keys of this boot differ from the
+    /// last one's (pass something random-ish).
+    pub fn new(salt: u32) -> Self {
+        MrTable { slots: [Slot::default(); MR_SLOTS], salt: salt & TAG_MASK }
+    }
+
+    fn tag(&self, generation: u32) -> u32 {
+        // Multiplication by an odd constant is a bijection modulo 2^24.
+        (generation.wrapping_mul(0x9E_3779) ^ self.salt) & TAG_MASK
+    }
+
+    /// Registers `[addr, addr + len)` with `access`; `None` when every slot
+    /// is taken (or retired) or the range wraps the address space.
+    pub fn register(&mut self, addr: u64, len: u32, access: Access) -> Option<RemoteRegion> {
+        addr.checked_add(u64::from(len))?;
+        let index = self.slots.iter().position(|s| !s.live && !s.retired)?;
+        let slot = self.slots[index];
+        let generation = slot.generation.wrapping_add(1);
+        let key = (self.tag(generation) << 8) | index as u32;
+        self.slots[index] = Slot {
+            live: true,
+            retired: false,
+            generation,
+            key,
+            addr,
+            len,
+            access_read: access.remote_read,
+            access_write: access.remote_write,
+        };
+        Some(RemoteRegion { addr, rkey: key, len })
+    }
+
+    /// Revokes the region with this key (no-op for an unknown key).
+    pub fn deregister(&mut self, key: u32) {
+        let index = (key & 0xFF) as usize;
+        if let Some(slot) = self.slots.get_mut(index) {
+            if slot.live && slot.key == key {
+                slot.live = false;
+                if slot.generation >= TAG_MASK {
+                    slot.retired = true;
+                }
+            }
+        }
+    }
+
+    /// Checks that `key` grants `write` (else read) access to `[va, va+len)`.
+    pub fn check(&self, key: u32, va: u64, len: u64, write: bool) -> Result<(), MrError> {
+        let slot = self.slots.get((key & 0xFF) as usize).ok_or(MrError::BadKey)?;
+        if !slot.live || slot.key != key {
+            return Err(MrError::BadKey);
+        }
+        if (write && !slot.access_write) || (!write && !slot.access_read) {
+            return Err(MrError::NoAccess);
+        }
+        let end = va.checked_add(len).ok_or(MrError::OutOfBounds)?;
+        let region_end = slot.addr + u64::from(slot.len);
+        if va < slot.addr || end > region_end {
+            return Err(MrError::OutOfBounds);
+        }
+        Ok(())
+    }
+
+    /// Live regions.
+    pub fn live(&self) -> usize {
+        self.slots.iter().filter(|s| s.live).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RW: Access = Access { remote_read: true, remote_write: true };
+    const RO: Access = Access { remote_read: true, remote_write: false };
+
+    #[test]
+    fn bounds_access_and_keys() {
+        let mut t = MrTable::new(0x1234);
+        let r = t.register(0x1000, 0x100, RO).unwrap();
+        assert_eq!(t.check(r.rkey, 0x1000, 0x100, false), Ok(()));
+        assert_eq!(t.check(r.rkey, 0x10ff, 1, false), Ok(()));
+        assert_eq!(t.check(r.rkey, 0x10ff, 2, false), Err(MrError::OutOfBounds));
+        assert_eq!(t.check(r.rkey, 0xfff, 1, false), Err(MrError::OutOfBounds));
+        assert_eq!(t.check(r.rkey, u64::MAX, 2, false), Err(MrError::OutOfBounds));
+        assert_eq!(t.check(r.rkey, 0x1000, 1, true), Err(MrError::NoAccess));
+        assert_eq!(t.check(r.rkey ^ 0x100, 0x1000, 1, false), Err(MrError::BadKey));
+        assert_eq!(t.check(r.rkey + 1, 0x1000, 1, false), Err(MrError::BadKey));
+        assert!(t.register(u64::MAX, 2, RW).is_none());
+    }
+
+    #[test]
+    fn deregistered_keys_never_match_again() {
+        let mut t = MrTable::new(7);
+        let mut seen = std::vec::Vec::new();
+        for _ in 0..1000 {
+            let r = t.register(0, 16, RW).unwrap();
+            assert!(!seen.contains(&r.rkey));
+            seen.push(r.rkey);
+            t.deregister(r.rkey);
+            for old in &seen {
+                assert_eq!(t.check(*old, 0, 1, true), Err(MrError::BadKey));
+            }
+        }
+    }
+
+    #[test]
+    fn table_fills_up() {
+        let mut t = MrTable::new(0);
+        for _ in 0..MR_SLOTS {
+            t.register(0, 1, RW).unwrap();
+        }
+        assert!(t.register(0, 1, RW).is_none());
+        assert_eq!(t.live(), MR_SLOTS);
+    }
+}
