@@ -10,7 +10,10 @@ use romfmt::config::{self, ConfigRepr, BLOCK_LEN};
 use romfmt::patch::{self, Identity};
 use romfmt::pcir::PciId;
 
-const VIRTIO: PciId = PciId { vendor: 0x1af4, device: 0x1000 };
+const VIRTIO: PciId = PciId {
+    vendor: 0x1af4,
+    device: 0x1000,
+};
 
 fuzz_target!(|data: &[u8]| {
     let findings = romfmt::verify::verify_to_vec(data, Some(VIRTIO));
@@ -43,7 +46,14 @@ fuzz_target!(|data: &[u8]| {
 
     let mut copy = data.to_vec();
     let _ = patch::set_product_name(&mut copy, "fuzz");
-    let _ = patch::finalize(&mut copy, &Identity { id: VIRTIO, class: None, last_image: Some(true) });
+    let _ = patch::finalize(
+        &mut copy,
+        &Identity {
+            id: VIRTIO,
+            class: None,
+            last_image: Some(true),
+        },
+    );
     let _ = patch::write_config(&mut copy, None);
 
     if let Ok(text) = core::str::from_utf8(data) {

@@ -142,23 +142,41 @@ static_assertions::const_assert_eq!(core::mem::align_of::<AlignedConfigBlock>(),
 /// Why a config block was rejected. One variant per check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigError {
-    Truncated { len: usize },
+    Truncated {
+        len: usize,
+    },
     BadMagic,
     BadVersion(u16),
     BadLength(u16),
-    BadChecksum { sum: u8 },
+    BadChecksum {
+        sum: u8,
+    },
     ReservedFlags(u16),
-    ReservedNotZero { offset: usize },
+    ReservedNotZero {
+        offset: usize,
+    },
     /// An unconfigured block with a non-zero byte after the header.
-    UnconfiguredNotBlank { offset: usize },
+    UnconfiguredNotBlank {
+        offset: usize,
+    },
     LocalIpUnset,
     BadPrefixLen(u8),
     TargetIpUnset,
     TargetPortZero,
-    GatewayOffLink { gateway: Ipv4Addr, local: Ipv4Addr, prefix_len: u8 },
-    UriNotText { offset: usize },
-    UriNotPadded { offset: usize },
-    UriTooLong { len: usize },
+    GatewayOffLink {
+        gateway: Ipv4Addr,
+        local: Ipv4Addr,
+        prefix_len: u8,
+    },
+    UriNotText {
+        offset: usize,
+    },
+    UriNotPadded {
+        offset: usize,
+    },
+    UriTooLong {
+        len: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -166,17 +184,29 @@ impl fmt::Display for ConfigError {
         use ConfigError::*;
         match *self {
             Truncated { len } => {
-                write!(f, "config block is cut off: {len} of {BLOCK_LEN} bytes present")
+                write!(
+                    f,
+                    "config block is cut off: {len} of {BLOCK_LEN} bytes present"
+                )
             }
             BadMagic => f.write_str("config block does not start with $SRPCFG"),
-            BadVersion(v) => write!(f, "config block version {v} is not supported (expected {VERSION})"),
+            BadVersion(v) => write!(
+                f,
+                "config block version {v} is not supported (expected {VERSION})"
+            ),
             BadLength(l) => write!(f, "config block length field is {l}, expected {BLOCK_LEN}"),
             BadChecksum { sum } => {
-                write!(f, "config block checksum is wrong: bytes sum to 0x{sum:02x}, not 0")
+                write!(
+                    f,
+                    "config block checksum is wrong: bytes sum to 0x{sum:02x}, not 0"
+                )
             }
             ReservedFlags(v) => write!(f, "config block sets reserved flag bits 0x{v:04x}"),
             ReservedNotZero { offset } => {
-                write!(f, "config block reserved byte at +0x{offset:02x} is not zero")
+                write!(
+                    f,
+                    "config block reserved byte at +0x{offset:02x} is not zero"
+                )
             }
             UnconfiguredNotBlank { offset } => write!(
                 f,
@@ -186,7 +216,11 @@ impl fmt::Display for ConfigError {
             BadPrefixLen(p) => write!(f, "config block prefix length /{p} is not in 1..=32"),
             TargetIpUnset => f.write_str("config block has no target IPv4 address"),
             TargetPortZero => f.write_str("config block target port is 0"),
-            GatewayOffLink { gateway, local, prefix_len } => write!(
+            GatewayOffLink {
+                gateway,
+                local,
+                prefix_len,
+            } => write!(
                 f,
                 "gateway {gateway} is not inside the local network {local}/{prefix_len}"
             ),
@@ -365,7 +399,9 @@ impl<T: AsRef<[u8]>> ConfigBlock<T> {
             self.check_fields()
         } else {
             match self.bytes()[offsets::BODY].iter().position(|&b| b != 0) {
-                Some(i) => Err(ConfigError::UnconfiguredNotBlank { offset: offsets::BODY.start + i }),
+                Some(i) => Err(ConfigError::UnconfiguredNotBlank {
+                    offset: offsets::BODY.start + i,
+                }),
                 None => Ok(()),
             }
         }
@@ -389,7 +425,9 @@ impl<T: AsRef<[u8]>> ConfigBlock<T> {
         }
         for field in offsets::RESERVED {
             if let Some(i) = self.bytes()[field.clone()].iter().position(|&b| b != 0) {
-                return Err(ConfigError::ReservedNotZero { offset: field.start + i });
+                return Err(ConfigError::ReservedNotZero {
+                    offset: field.start + i,
+                });
             }
         }
         Ok(())
@@ -427,7 +465,11 @@ fn has_magic(bytes: &[u8]) -> bool {
     }
 }
 
-fn check_network(local: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) -> Result<(), ConfigError> {
+fn check_network(
+    local: Ipv4Addr,
+    prefix_len: u8,
+    gateway: Option<Ipv4Addr>,
+) -> Result<(), ConfigError> {
     if local.is_unspecified() {
         return Err(ConfigError::LocalIpUnset);
     }
@@ -437,7 +479,11 @@ fn check_network(local: Ipv4Addr, prefix_len: u8, gateway: Option<Ipv4Addr>) -> 
     if let Some(gateway) = gateway {
         let mask = u32::MAX << (32 - u32::from(prefix_len));
         if u32::from(gateway) & mask != u32::from(local) & mask {
-            return Err(ConfigError::GatewayOffLink { gateway, local, prefix_len });
+            return Err(ConfigError::GatewayOffLink {
+                gateway,
+                local,
+                prefix_len,
+            });
         }
     }
     Ok(())
@@ -449,10 +495,14 @@ fn check_uri_field(field: &[u8]) -> Result<(), ConfigError> {
         return Err(ConfigError::UriTooLong { len: field.len() });
     };
     if let Some(i) = field[..end].iter().position(|b| !(0x20..0x7f).contains(b)) {
-        return Err(ConfigError::UriNotText { offset: offsets::URI.start + i });
+        return Err(ConfigError::UriNotText {
+            offset: offsets::URI.start + i,
+        });
     }
     if let Some(i) = field[end..].iter().position(|&b| b != 0) {
-        return Err(ConfigError::UriNotPadded { offset: offsets::URI.start + end + i });
+        return Err(ConfigError::UriNotPadded {
+            offset: offsets::URI.start + end + i,
+        });
     }
     Ok(())
 }
@@ -485,8 +535,10 @@ impl<'a> ConfigRepr<'a> {
         let uri_len = uri_field.iter().position(|&b| b == 0).unwrap_or(0);
         // check() accepted only printable ASCII, so this cannot fail; an
         // error is still mapped rather than unwrapped.
-        let uri = core::str::from_utf8(&uri_field[..uri_len])
-            .map_err(|e| ConfigError::UriNotText { offset: offsets::URI.start + e.valid_up_to() })?;
+        let uri =
+            core::str::from_utf8(&uri_field[..uri_len]).map_err(|e| ConfigError::UriNotText {
+                offset: offsets::URI.start + e.valid_up_to(),
+            })?;
         Ok(Some(ConfigRepr {
             local_ip: block.local_ip(),
             prefix_len: block.prefix_len(),
@@ -509,10 +561,14 @@ impl<'a> ConfigRepr<'a> {
             return Err(ConfigError::TargetPortZero);
         }
         if self.uri.len() > URI_MAX_LEN {
-            return Err(ConfigError::UriTooLong { len: self.uri.len() });
+            return Err(ConfigError::UriTooLong {
+                len: self.uri.len(),
+            });
         }
         if let Some(i) = self.uri.bytes().position(|b| !(0x20..0x7f).contains(&b)) {
-            return Err(ConfigError::UriNotText { offset: offsets::URI.start + i });
+            return Err(ConfigError::UriNotText {
+                offset: offsets::URI.start + i,
+            });
         }
         Ok(())
     }
@@ -527,7 +583,8 @@ impl<'a> ConfigRepr<'a> {
         set_le16(b, offsets::FLAGS, FLAG_CONFIGURED);
         b[offsets::LOCAL_IP].copy_from_slice(&self.local_ip.octets());
         b[offsets::PREFIX_LEN] = self.prefix_len;
-        b[offsets::GATEWAY].copy_from_slice(&self.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED).octets());
+        b[offsets::GATEWAY]
+            .copy_from_slice(&self.gateway.unwrap_or(Ipv4Addr::UNSPECIFIED).octets());
         b[offsets::TARGET_IP].copy_from_slice(&self.target_ip.octets());
         set_le16(b, offsets::TARGET_PORT, self.target_port);
         b[offsets::LUN].copy_from_slice(&self.lun.0);
@@ -549,7 +606,9 @@ pub fn emit_unconfigured(buffer: &mut [u8]) -> Result<(), ConfigError> {
 /// Offsets of every 16-byte aligned magic in `rom`, first to last. A hit is
 /// only a candidate: check it with [`ConfigBlock::check`].
 pub fn find_blocks(rom: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    (0..rom.len()).step_by(ALIGN).filter(move |&at| has_magic(&rom[at..]))
+    (0..rom.len())
+        .step_by(ALIGN)
+        .filter(move |&at| has_magic(&rom[at..]))
 }
 
 #[cfg(test)]
@@ -591,8 +650,11 @@ mod tests {
         let mut golden = [0u8; BLOCK_LEN];
         golden[..16].copy_from_slice(b"$SRPCFG\0\x01\x00\x00\x01\x01\x00\x00\x00");
         golden[0x10..0x18].copy_from_slice(&[10, 0, 0, 2, 24, 0, 0, 0]);
-        golden[0x18..0x28].copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 9, 0x88, 0x13, 0, 0, 0, 0, 0, 0]);
-        golden[0x28..0x38].copy_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0, 0x00, 0x02, 0xc9, 0x03, 0, 0, 0x12, 0x34]);
+        golden[0x18..0x28]
+            .copy_from_slice(&[10, 0, 0, 1, 10, 0, 0, 9, 0x88, 0x13, 0, 0, 0, 0, 0, 0]);
+        golden[0x28..0x38].copy_from_slice(&[
+            0, 1, 0, 0, 0, 0, 0, 0, 0x00, 0x02, 0xc9, 0x03, 0, 0, 0x12, 0x34,
+        ]);
         let uri = sample().uri.as_bytes();
         golden[0x38..0x38 + uri.len()].copy_from_slice(uri);
         golden[0x0e] = 0u8.wrapping_sub(sum8(&golden));
@@ -602,7 +664,12 @@ mod tests {
 
     #[test]
     fn optional_fields_round_trip_as_none() {
-        let repr = ConfigRepr { gateway: None, target_guid: None, uri: "", ..sample() };
+        let repr = ConfigRepr {
+            gateway: None,
+            target_guid: None,
+            uri: "",
+            ..sample()
+        };
         let mut buf = [0u8; BLOCK_LEN];
         repr.emit(&mut buf).unwrap();
         assert_eq!(ConfigRepr::parse(&buf), Ok(Some(repr)));
@@ -619,7 +686,10 @@ mod tests {
     #[test]
     fn rejects_each_rule() {
         use ConfigError::*;
-        assert_eq!(ConfigRepr::parse(&emitted()[..255]), Err(Truncated { len: 255 }));
+        assert_eq!(
+            ConfigRepr::parse(&emitted()[..255]),
+            Err(Truncated { len: 255 })
+        );
         assert_eq!(ConfigRepr::parse(&[]), Err(Truncated { len: 0 }));
         reject(|b| b[0] = b'#', BadMagic);
         reject(|b| b[8] = 2, BadVersion(2));
@@ -650,7 +720,12 @@ mod tests {
     #[test]
     fn error_lines_are_single_lines() {
         use ConfigError::*;
-        for e in [Truncated { len: 3 }, BadMagic, BadChecksum { sum: 7 }, UriTooLong { len: 300 }] {
+        for e in [
+            Truncated { len: 3 },
+            BadMagic,
+            BadChecksum { sum: 7 },
+            UriTooLong { len: 300 },
+        ] {
             let line = e.to_string();
             assert!(!line.is_empty() && !line.contains('\n'), "{line}");
         }
@@ -661,21 +736,41 @@ mod tests {
         let mut b = emitted();
         b[0x0c] = 0;
         ConfigBlock::new_unchecked(&mut b[..]).fill_checksum();
-        assert_eq!(ConfigRepr::parse(&b), Err(ConfigError::UnconfiguredNotBlank { offset: 0x10 }));
+        assert_eq!(
+            ConfigRepr::parse(&b),
+            Err(ConfigError::UnconfiguredNotBlank { offset: 0x10 })
+        );
     }
 
     #[test]
     fn rejects_bad_reprs_before_writing() {
         let mut buf = EMPTY_CONFIG_BLOCK;
         let long = "x".repeat(URI_MAX_LEN + 1);
-        let repr = ConfigRepr { uri: &long, ..sample() };
-        assert_eq!(repr.emit(&mut buf), Err(ConfigError::UriTooLong { len: 200 }));
-        let repr = ConfigRepr { local_ip: Ipv4Addr::UNSPECIFIED, ..sample() };
+        let repr = ConfigRepr {
+            uri: &long,
+            ..sample()
+        };
+        assert_eq!(
+            repr.emit(&mut buf),
+            Err(ConfigError::UriTooLong { len: 200 })
+        );
+        let repr = ConfigRepr {
+            local_ip: Ipv4Addr::UNSPECIFIED,
+            ..sample()
+        };
         assert_eq!(repr.emit(&mut buf), Err(ConfigError::LocalIpUnset));
-        assert_eq!(sample().emit(&mut buf[..100]), Err(ConfigError::Truncated { len: 100 }));
+        assert_eq!(
+            sample().emit(&mut buf[..100]),
+            Err(ConfigError::Truncated { len: 100 })
+        );
         assert_eq!(buf, EMPTY_CONFIG_BLOCK, "nothing written on error");
         let full = "y".repeat(URI_MAX_LEN);
-        assert!(ConfigRepr { uri: &full, ..sample() }.emit(&mut buf).is_ok());
+        assert!(ConfigRepr {
+            uri: &full,
+            ..sample()
+        }
+        .emit(&mut buf)
+        .is_ok());
         assert_eq!(ConfigRepr::parse(&buf).unwrap().unwrap().uri, full);
     }
 
@@ -702,7 +797,10 @@ mod tests {
     fn luns_encode_and_decode() {
         assert_eq!(Lun::from_index(0).unwrap().0, [0; 8]);
         assert_eq!(Lun::from_index(5).unwrap().0, [0, 5, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(Lun::from_index(300).unwrap().0, [0x41, 0x2c, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            Lun::from_index(300).unwrap().0,
+            [0x41, 0x2c, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!(Lun::from_index(0x4000), None);
         for n in [0u16, 1, 255, 256, 300, 0x3fff] {
             assert_eq!(Lun::from_index(n).unwrap().index(), Some(n));

@@ -24,14 +24,21 @@ pub struct TooShort {
 
 impl fmt::Display for TooShort {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "needs {} bytes but only {} are present", self.needed, self.len)
+        write!(
+            f,
+            "needs {} bytes but only {} are present",
+            self.needed, self.len
+        )
     }
 }
 
 /// Returns `Err(TooShort)` unless `buffer` holds at least `needed` bytes.
 pub(crate) fn check_len(buffer: &[u8], needed: usize) -> Result<(), TooShort> {
     if buffer.len() < needed {
-        Err(TooShort { needed, len: buffer.len() })
+        Err(TooShort {
+            needed,
+            len: buffer.len(),
+        })
     } else {
         Ok(())
     }

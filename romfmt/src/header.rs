@@ -224,7 +224,10 @@ mod tests {
     fn rejects_short_buffers() {
         assert_eq!(
             RomHeader::new_checked(&GOLDEN[..0x1b]).unwrap_err(),
-            TooShort { needed: 0x1c, len: 0x1b }
+            TooShort {
+                needed: 0x1c,
+                len: 0x1b
+            }
         );
         assert!(RomHeader::new_checked(&[][..]).is_err());
     }

@@ -44,9 +44,11 @@ impl<'a> Image<'a> {
     /// Measures the image starting at `rest[0]`.
     fn measure(index: usize, offset: usize, rest: &'a [u8]) -> Image<'a> {
         let (extent, extent_from, last) = match pcir_in(rest) {
-            Some((_, p)) if p.has_signature() && p.image_blocks() > 0 => {
-                (p.image_len(), ExtentFrom::PcirImageLength, p.is_last_image())
-            }
+            Some((_, p)) if p.has_signature() && p.image_blocks() > 0 => (
+                p.image_len(),
+                ExtentFrom::PcirImageLength,
+                p.is_last_image(),
+            ),
             _ => match RomHeader::new_checked(rest) {
                 Ok(h) if h.has_signature() && h.init_blocks() > 0 => {
                     (h.init_len(), ExtentFrom::SizeByte, true)
@@ -55,7 +57,14 @@ impl<'a> Image<'a> {
             },
         };
         let bytes = &rest[..extent.min(rest.len())];
-        Image { index, offset, bytes, extent, extent_from, last }
+        Image {
+            index,
+            offset,
+            bytes,
+            extent,
+            extent_from,
+            last,
+        }
     }
 
     /// The ROM header, if the image is long enough to hold one.
@@ -71,7 +80,9 @@ impl<'a> Image<'a> {
 
     /// The code type, if the image has a PCIR with a good signature.
     pub fn code_type(&self) -> Option<CodeType> {
-        self.pcir().filter(|(_, p)| p.has_signature()).map(|(_, p)| p.code_type())
+        self.pcir()
+            .filter(|(_, p)| p.has_signature())
+            .map(|(_, p)| p.code_type())
     }
 
     /// True for EFI images, which use the EFI header layout.
@@ -108,7 +119,11 @@ impl<'a> Image<'a> {
             Some(h) if !self.is_efi() => h.expansion_offset(),
             _ => 0,
         };
-        PnpChain { image: self.bytes, next: first, count: 0 }
+        PnpChain {
+            image: self.bytes,
+            next: first,
+            count: 0,
+        }
     }
 }
 
@@ -130,7 +145,11 @@ pub struct Images<'a> {
 
 impl<'a> Images<'a> {
     pub fn new(rom: &'a [u8]) -> Self {
-        Images { rom, next: if rom.is_empty() { None } else { Some(0) }, index: 0 }
+        Images {
+            rom,
+            next: if rom.is_empty() { None } else { Some(0) },
+            index: 0,
+        }
     }
 }
 
@@ -153,7 +172,10 @@ impl<'a> Iterator for Images<'a> {
 #[derive(Debug, Clone)]
 pub enum PnpLink<'a> {
     /// A header whose fixed fields fit in the image (signature unchecked).
-    Header { offset: usize, header: PnpHeader<&'a [u8]> },
+    Header {
+        offset: usize,
+        header: PnpHeader<&'a [u8]>,
+    },
     /// A pointer to a header that does not fit in the image.
     OutOfRange { offset: usize },
     /// The chain has more than [`pnp::MAX_CHAIN`] headers (likely a cycle).
@@ -181,7 +203,11 @@ impl<'a> Iterator for PnpChain<'a> {
             return Some(PnpLink::TooLong);
         }
         self.count += 1;
-        let Some(header) = self.image.get(offset..).and_then(|b| PnpHeader::new_checked(b).ok()) else {
+        let Some(header) = self
+            .image
+            .get(offset..)
+            .and_then(|b| PnpHeader::new_checked(b).ok())
+        else {
             return Some(PnpLink::OutOfRange { offset });
         };
         if header.has_signature() {
@@ -234,7 +260,10 @@ mod tests {
         let mut rom = vec![0u8; 1024];
         rom[..3].copy_from_slice(&[0x55, 0xAA, 1]);
         let img = Images::new(&rom).next().unwrap();
-        assert_eq!((img.extent, img.extent_from, img.last), (512, ExtentFrom::SizeByte, true));
+        assert_eq!(
+            (img.extent, img.extent_from, img.last),
+            (512, ExtentFrom::SizeByte, true)
+        );
         assert_eq!(img.pcir().map(|p| p.0), None);
     }
 

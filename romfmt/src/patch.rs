@@ -17,18 +17,38 @@ use crate::pnp::{self, PnpHeader, StringField};
 /// Why an image could not be patched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchError {
-    LengthNotBlocks { len: usize },
-    TooLarge { len: usize },
+    LengthNotBlocks {
+        len: usize,
+    },
+    TooLarge {
+        len: usize,
+    },
     NoSignature,
-    PcirUnusable { offset: usize },
-    PnpUnusable { offset: usize },
-    ChecksumSlotNotZero { offset: usize, value: u8 },
+    PcirUnusable {
+        offset: usize,
+    },
+    PnpUnusable {
+        offset: usize,
+    },
+    ChecksumSlotNotZero {
+        offset: usize,
+        value: u8,
+    },
     NoProductString,
-    ProductTooLong { len: usize, capacity: usize, offset: usize },
+    ProductTooLong {
+        len: usize,
+        capacity: usize,
+        offset: usize,
+    },
     ProductNotText,
     NoConfigBlock,
-    ConfigDuplicate { first: usize, second: usize },
-    ConfigOutsideImage { offset: usize },
+    ConfigDuplicate {
+        first: usize,
+        second: usize,
+    },
+    ConfigOutsideImage {
+        offset: usize,
+    },
     Config(ConfigError),
 }
 
@@ -110,7 +130,10 @@ pub fn finalize(image: &mut [u8], identity: &Identity) -> Result<(), PatchError>
     let blocks = check_length(image)?;
     let last = image.len() - 1;
     if image[last] != 0 {
-        return Err(PatchError::ChecksumSlotNotZero { offset: last, value: image[last] });
+        return Err(PatchError::ChecksumSlotNotZero {
+            offset: last,
+            value: image[last],
+        });
     }
     let mut header = RomHeader::new_checked(&mut *image).map_err(|_| PatchError::NoSignature)?;
     if !header.has_signature() {
@@ -148,14 +171,17 @@ fn pcir_mut(image: &mut [u8], at: usize) -> Result<Pcir<&mut [u8]>, PatchError> 
 /// Offsets of the `$PnP` headers in the chain, checked to be patchable.
 fn pnp_offsets(image: &[u8], out: &mut [usize; pnp::MAX_CHAIN]) -> Result<usize, PatchError> {
     let mut count = 0;
-    let mut next = RomHeader::new_checked(image).map_err(|_| PatchError::NoSignature)?.expansion_offset();
+    let mut next = RomHeader::new_checked(image)
+        .map_err(|_| PatchError::NoSignature)?
+        .expansion_offset();
     while next != 0 {
         let offset = usize::from(next);
         let unusable = PatchError::PnpUnusable { offset };
         if count == pnp::MAX_CHAIN {
             return Err(unusable);
         }
-        let header = PnpHeader::new_checked(image.get(offset..).ok_or(unusable)?).map_err(|_| unusable)?;
+        let header =
+            PnpHeader::new_checked(image.get(offset..).ok_or(unusable)?).map_err(|_| unusable)?;
         if !header.has_signature() {
             return Err(unusable);
         }
@@ -200,14 +226,19 @@ pub fn set_product_name(image: &mut [u8], name: &str) -> Result<(), PatchError> 
     if count == 0 {
         return Err(PatchError::NoProductString);
     }
-    let pointer = PnpHeader::new_unchecked(&image[offsets[0]..]).string_offset(StringField::Product);
+    let pointer =
+        PnpHeader::new_unchecked(&image[offsets[0]..]).string_offset(StringField::Product);
     let at = usize::from(pointer);
     let capacity = match get_cstr(image, at) {
         Some(old) if pointer != 0 => old.len(),
         _ => return Err(PatchError::NoProductString),
     };
     if name.len() > capacity {
-        return Err(PatchError::ProductTooLong { len: name.len(), capacity, offset: at });
+        return Err(PatchError::ProductTooLong {
+            len: name.len(),
+            capacity,
+            offset: at,
+        });
     }
     let field = &mut image[at..at + capacity];
     field.fill(0);
@@ -224,7 +255,10 @@ pub fn write_config(rom: &mut [u8], repr: Option<&ConfigRepr<'_>>) -> Result<usi
     };
     let offset = first.ok_or(PatchError::NoConfigBlock)?;
     if let Some(second) = second {
-        return Err(PatchError::ConfigDuplicate { first: offset, second });
+        return Err(PatchError::ConfigDuplicate {
+            first: offset,
+            second,
+        });
     }
     let image = Images::new(rom)
         .find(|img| img.offset <= offset && offset < img.offset + img.bytes.len())
@@ -252,7 +286,10 @@ mod tests {
     use crate::verify::verify_to_vec;
     use core::net::Ipv4Addr;
 
-    const VIRTIO: PciId = PciId { vendor: 0x1af4, device: 0x1000 };
+    const VIRTIO: PciId = PciId {
+        vendor: 0x1af4,
+        device: 0x1000,
+    };
 
     /// A testrom image as the linker leaves it: sizes, checksums zeroed.
     fn linked(blocks: u8) -> Vec<u8> {
@@ -267,7 +304,11 @@ mod tests {
     }
 
     fn identity() -> Identity {
-        Identity { id: VIRTIO, class: None, last_image: None }
+        Identity {
+            id: VIRTIO,
+            class: None,
+            last_image: None,
+        }
     }
 
     #[test]
@@ -282,37 +323,64 @@ mod tests {
     fn finalize_sets_class_and_indicator() {
         let mut rom = linked(1);
         let id = Identity {
-            id: PciId { vendor: 0x8086, device: 0x100e },
+            id: PciId {
+                vendor: 0x8086,
+                device: 0x100e,
+            },
             class: ClassCode::parse_hex("010000"),
             last_image: Some(false),
         };
         finalize(&mut rom, &id).unwrap();
         let p = Pcir::new_checked(&rom[testrom::PCIR_OFFSET..]).unwrap();
-        assert_eq!((p.id(), p.class().base, p.is_last_image()), (id.id, 1, false));
+        assert_eq!(
+            (p.id(), p.class().base, p.is_last_image()),
+            (id.id, 1, false)
+        );
         assert_eq!(sum8(&rom), 0);
     }
 
     #[test]
     fn finalize_rejects_bad_inputs() {
         let mut rom = linked(1);
-        assert_eq!(finalize(&mut rom[..500], &identity()), Err(PatchError::LengthNotBlocks { len: 500 }));
-        assert_eq!(finalize(&mut [], &identity()), Err(PatchError::LengthNotBlocks { len: 0 }));
+        assert_eq!(
+            finalize(&mut rom[..500], &identity()),
+            Err(PatchError::LengthNotBlocks { len: 500 })
+        );
+        assert_eq!(
+            finalize(&mut [], &identity()),
+            Err(PatchError::LengthNotBlocks { len: 0 })
+        );
         let mut huge = vec![0u8; 256 * 512];
-        assert_eq!(finalize(&mut huge, &identity()), Err(PatchError::TooLarge { len: 256 * 512 }));
+        assert_eq!(
+            finalize(&mut huge, &identity()),
+            Err(PatchError::TooLarge { len: 256 * 512 })
+        );
         rom[511] = 7;
         assert_eq!(
             finalize(&mut rom, &identity()),
-            Err(PatchError::ChecksumSlotNotZero { offset: 511, value: 7 })
+            Err(PatchError::ChecksumSlotNotZero {
+                offset: 511,
+                value: 7
+            })
         );
         let mut rom = linked(1);
         rom[0] = 0;
-        assert_eq!(finalize(&mut rom, &identity()), Err(PatchError::NoSignature));
+        assert_eq!(
+            finalize(&mut rom, &identity()),
+            Err(PatchError::NoSignature)
+        );
         let mut rom = linked(1);
         rom[0x18] = 0;
-        assert_eq!(finalize(&mut rom, &identity()), Err(PatchError::PcirUnusable { offset: 0 }));
+        assert_eq!(
+            finalize(&mut rom, &identity()),
+            Err(PatchError::PcirUnusable { offset: 0 })
+        );
         let mut rom = linked(1);
         rom[0x1a..0x1c].copy_from_slice(&[0xf0, 0x01]);
-        assert_eq!(finalize(&mut rom, &identity()), Err(PatchError::PnpUnusable { offset: 0x1f0 }));
+        assert_eq!(
+            finalize(&mut rom, &identity()),
+            Err(PatchError::PnpUnusable { offset: 0x1f0 })
+        );
     }
 
     #[test]
@@ -325,9 +393,16 @@ mod tests {
         assert_eq!(&rom[0x90..0x99], b"8 chars!\0");
         assert_eq!(
             set_product_name(&mut rom, "nine char"),
-            Err(PatchError::ProductTooLong { len: 9, capacity: 8, offset: 0x90 })
+            Err(PatchError::ProductTooLong {
+                len: 9,
+                capacity: 8,
+                offset: 0x90
+            })
         );
-        assert_eq!(set_product_name(&mut rom, "tab\t"), Err(PatchError::ProductNotText));
+        assert_eq!(
+            set_product_name(&mut rom, "tab\t"),
+            Err(PatchError::ProductNotText)
+        );
         finalize(&mut rom, &identity()).unwrap();
         assert_eq!(verify_to_vec(&rom, None), []);
     }
@@ -345,7 +420,10 @@ mod tests {
             target_guid: None,
             uri: "srp://192.168.7.1",
         };
-        assert_eq!(write_config(&mut rom, Some(&repr)), Ok(testrom::CONFIG_OFFSET));
+        assert_eq!(
+            write_config(&mut rom, Some(&repr)),
+            Ok(testrom::CONFIG_OFFSET)
+        );
         assert_eq!(verify_to_vec(&rom, None), []);
         let block = &rom[testrom::CONFIG_OFFSET..];
         assert_eq!(ConfigRepr::parse(&block[..256]), Ok(Some(repr)));
@@ -365,11 +443,17 @@ mod tests {
         rom[0x200..0x300].copy_from_slice(&config::EMPTY_CONFIG_BLOCK);
         assert_eq!(
             write_config(&mut rom, None),
-            Err(PatchError::ConfigDuplicate { first: 0xc0, second: 0x200 })
+            Err(PatchError::ConfigDuplicate {
+                first: 0xc0,
+                second: 0x200
+            })
         );
         let mut rom = testrom::build(2, 0x80);
         rom.copy_within(0xc0..0x1c0, 0x300);
         rom[0xc0] = 0;
-        assert_eq!(write_config(&mut rom, None), Err(PatchError::ConfigOutsideImage { offset: 0x300 }));
+        assert_eq!(
+            write_config(&mut rom, None),
+            Err(PatchError::ConfigOutsideImage { offset: 0x300 })
+        );
     }
 }

@@ -138,7 +138,10 @@ impl FromStr for PciId {
     type Err = BadPciId;
     fn from_str(s: &str) -> Result<Self, BadPciId> {
         let (v, d) = s.split_once(':').ok_or(BadPciId)?;
-        Ok(PciId { vendor: parse_hex16(v)?, device: parse_hex16(d)? })
+        Ok(PciId {
+            vendor: parse_hex16(v)?,
+            device: parse_hex16(d)?,
+        })
     }
 }
 
@@ -166,7 +169,11 @@ impl ClassCode {
             return None;
         }
         let v = u32::from_str_radix(s, 16).ok()?;
-        Some(ClassCode { base: (v >> 16) as u8, sub: (v >> 8) as u8, prog_if: v as u8 })
+        Some(ClassCode {
+            base: (v >> 16) as u8,
+            sub: (v >> 8) as u8,
+            prog_if: v as u8,
+        })
     }
 
     /// A short name for the base class.
@@ -240,7 +247,10 @@ impl<T: AsRef<[u8]>> Pcir<T> {
     }
 
     pub fn id(&self) -> PciId {
-        PciId { vendor: self.vendor(), device: self.device() }
+        PciId {
+            vendor: self.vendor(),
+            device: self.device(),
+        }
     }
 
     /// Device list pointer, relative to the PCIR start (0 = none). Only
@@ -269,7 +279,11 @@ impl<T: AsRef<[u8]>> Pcir<T> {
 
     pub fn class(&self) -> ClassCode {
         let b = &self.buffer.as_ref()[offsets::CLASS];
-        ClassCode { prog_if: b[0], sub: b[1], base: b[2] }
+        ClassCode {
+            prog_if: b[0],
+            sub: b[1],
+            base: b[2],
+        }
     }
 
     /// Image length in 512-byte blocks.
@@ -330,7 +344,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Pcir<T> {
     }
 
     pub fn set_class(&mut self, class: ClassCode) {
-        self.buffer.as_mut()[offsets::CLASS].copy_from_slice(&[class.prog_if, class.sub, class.base]);
+        self.buffer.as_mut()[offsets::CLASS].copy_from_slice(&[
+            class.prog_if,
+            class.sub,
+            class.base,
+        ]);
     }
 
     pub fn set_image_blocks(&mut self, blocks: u16) {
@@ -360,8 +378,16 @@ pub struct DeviceList<'a> {
 impl<'a> DeviceList<'a> {
     /// `pcir_offset` and `list_offset` as read from the image.
     pub fn new(image: &'a [u8], pcir_offset: usize, list_offset: u16) -> Self {
-        let at = if list_offset == 0 { None } else { pcir_offset.checked_add(usize::from(list_offset)) };
-        DeviceList { image, at, unterminated: false }
+        let at = if list_offset == 0 {
+            None
+        } else {
+            pcir_offset.checked_add(usize::from(list_offset))
+        };
+        DeviceList {
+            image,
+            at,
+            unterminated: false,
+        }
     }
 
     /// True once iteration ran off the image without finding the 0 entry.
@@ -411,12 +437,25 @@ mod tests {
     fn reads_ipxe_revision_3() {
         let p = Pcir::new_checked(&IPXE_V3[..]).unwrap();
         assert!(p.has_signature());
-        assert_eq!(p.id(), PciId { vendor: 0x1af4, device: 0x1041 });
+        assert_eq!(
+            p.id(),
+            PciId {
+                vendor: 0x1af4,
+                device: 0x1041
+            }
+        );
         assert_eq!(p.device_list_offset(), 0x4bf);
         assert_eq!(p.length(), 0x1c);
         assert_eq!(p.revision(), 3);
         assert_eq!(p.expected_length(), LEN_V3);
-        assert_eq!(p.class(), ClassCode { base: 2, sub: 0, prog_if: 0 });
+        assert_eq!(
+            p.class(),
+            ClassCode {
+                base: 2,
+                sub: 0,
+                prog_if: 0
+            }
+        );
         assert_eq!(p.class().to_string(), "020000");
         assert_eq!(p.image_blocks(), 0x94);
         assert_eq!(p.image_len(), 75776);
@@ -452,7 +491,10 @@ mod tests {
     fn writes_fields() {
         let mut buf = VGA_V0;
         let mut p = Pcir::new_checked(&mut buf[..]).unwrap();
-        p.set_id(PciId { vendor: 0x1af4, device: 0x1000 });
+        p.set_id(PciId {
+            vendor: 0x1af4,
+            device: 0x1000,
+        });
         p.set_class(ClassCode::parse_hex("010800").unwrap());
         p.set_image_blocks(9);
         p.set_last_image(false);
@@ -464,9 +506,30 @@ mod tests {
 
     #[test]
     fn parses_ids_and_classes() {
-        assert_eq!("1af4:1000".parse(), Ok(PciId { vendor: 0x1af4, device: 0x1000 }));
-        assert_eq!("8086:100E".parse(), Ok(PciId { vendor: 0x8086, device: 0x100e }));
-        for bad in ["", ":", "1af4", "1af4:", "1af41:1000", "xyz:1000", "+1:2", "1af4:1000:1"] {
+        assert_eq!(
+            "1af4:1000".parse(),
+            Ok(PciId {
+                vendor: 0x1af4,
+                device: 0x1000
+            })
+        );
+        assert_eq!(
+            "8086:100E".parse(),
+            Ok(PciId {
+                vendor: 0x8086,
+                device: 0x100e
+            })
+        );
+        for bad in [
+            "",
+            ":",
+            "1af4",
+            "1af4:",
+            "1af41:1000",
+            "xyz:1000",
+            "+1:2",
+            "1af4:1000:1",
+        ] {
             assert_eq!(bad.parse::<PciId>(), Err(BadPciId), "{bad}");
         }
         assert_eq!(ClassCode::parse_hex("02000"), None);

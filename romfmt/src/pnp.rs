@@ -92,7 +92,10 @@ impl Indicators {
 
     /// Names of the set bits, most significant first.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Self::NAMES.into_iter().filter(move |(bit, _)| self.0 & bit != 0).map(|(_, name)| name)
+        Self::NAMES
+            .into_iter()
+            .filter(move |(bit, _)| self.0 & bit != 0)
+            .map(|(_, name)| name)
     }
 }
 
@@ -120,7 +123,11 @@ pub struct DeviceType {
 
 impl fmt::Display for DeviceType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:02x}/{:02x}/{:02x}", self.base, self.sub, self.interface)
+        write!(
+            f,
+            "{:02x}/{:02x}/{:02x}",
+            self.base, self.sub, self.interface
+        )
     }
 }
 
@@ -240,7 +247,11 @@ impl<T: AsRef<[u8]>> PnpHeader<T> {
 
     pub fn device_type(&self) -> DeviceType {
         let b = &self.buffer.as_ref()[offsets::DEVICE_TYPE];
-        DeviceType { base: b[0], sub: b[1], interface: b[2] }
+        DeviceType {
+            base: b[0],
+            sub: b[1],
+            interface: b[2],
+        }
     }
 
     pub fn indicators(&self) -> Indicators {
@@ -266,7 +277,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> PnpHeader<T> {
         let len = self.header_len();
         let buf = self.buffer.as_mut();
         if len == 0 || len > buf.len() {
-            return Err(TooShort { needed: len.max(HEADER_LEN), len: buf.len() });
+            return Err(TooShort {
+                needed: len.max(HEADER_LEN),
+                len: buf.len(),
+            });
         }
         buf[offsets::CHECKSUM] = 0;
         buf[offsets::CHECKSUM] = field::fix_byte(field::sum8(&buf[..len]), 0);

@@ -34,8 +34,12 @@ fn touch_everything(rom: &[u8]) -> usize {
             seen += usize::from(h.init_blocks()) + h.entry().target().map_or(0, usize::from);
         }
         if let Some((at, p)) = image.pcir() {
-            seen += usize::from(p.vendor()) + p.image_len() + usize::from(p.max_runtime_blocks().unwrap_or(0));
-            seen += DeviceList::new(image.bytes, at, p.device_list_offset()).take(64).count();
+            seen += usize::from(p.vendor())
+                + p.image_len()
+                + usize::from(p.max_runtime_blocks().unwrap_or(0));
+            seen += DeviceList::new(image.bytes, at, p.device_list_offset())
+                .take(64)
+                .count();
         }
         if let Some(efi) = image.efi_header() {
             seen += usize::from(efi.machine());
@@ -54,14 +58,31 @@ fn touch_everything(rom: &[u8]) -> usize {
         }
         seen += usize::from(ConfigRepr::parse(&rom[at..]).is_ok());
     }
-    seen + verify_to_vec(rom, Some(PciId { vendor: 0x1af4, device: 0x1000 })).len()
+    seen + verify_to_vec(
+        rom,
+        Some(PciId {
+            vendor: 0x1af4,
+            device: 0x1000,
+        }),
+    )
+    .len()
 }
 
 /// Also runs the patchers on a copy: they must fail cleanly, not panic.
 fn patch_everything(rom: &[u8]) {
     let mut copy = rom.to_vec();
     let _ = patch::set_product_name(&mut copy, "x");
-    let _ = patch::finalize(&mut copy, &Identity { id: PciId { vendor: 1, device: 2 }, class: None, last_image: None });
+    let _ = patch::finalize(
+        &mut copy,
+        &Identity {
+            id: PciId {
+                vendor: 1,
+                device: 2,
+            },
+            class: None,
+            last_image: None,
+        },
+    );
     let _ = patch::write_config(&mut copy, None);
     let _ = patch::fix_pnp_checksums(&mut copy);
 }
@@ -120,7 +141,10 @@ fn random_structured_mutations_are_handled() {
     let mut rng = XorShift(0x0dd_f00d);
     let base = multi_image();
     // Bytes that steer the parsers: size, pointers, lengths, indicators.
-    let hot = [2, 3, 4, 5, 0x18, 0x19, 0x1a, 0x1b, 0x24, 0x25, 0x26, 0x27, 0x2c, 0x2d, 0x31, 0x45, 0x46, 0x47];
+    let hot = [
+        2, 3, 4, 5, 0x18, 0x19, 0x1a, 0x1b, 0x24, 0x25, 0x26, 0x27, 0x2c, 0x2d, 0x31, 0x45, 0x46,
+        0x47,
+    ];
     for _ in 0..5000 {
         let mut rom = base.clone();
         for _ in 0..1 + rng.below(6) {
@@ -131,7 +155,11 @@ fn random_structured_mutations_are_handled() {
             };
             rom[at] = rng.next() as u8;
         }
-        let cut = if rng.below(4) == 0 { rng.below(rom.len()) } else { rom.len() };
+        let cut = if rng.below(4) == 0 {
+            rng.below(rom.len())
+        } else {
+            rom.len()
+        };
         touch_everything(&rom[..cut]);
         patch_everything(&rom[..cut]);
     }

@@ -10,12 +10,12 @@
 use core::fmt;
 
 use crate::config::{self, ConfigBlock, ConfigError};
+use crate::efi;
 use crate::field::{get_cstr, sum8, Printable};
 use crate::header::HEADER_LEN;
 use crate::image::{ExtentFrom, Image, Images, PnpLink};
 use crate::pcir::{self, DeviceList, PciId};
 use crate::pnp::{self, StringField, Vector};
-use crate::efi;
 
 /// Which image a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +34,11 @@ pub struct Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.image {
-            Some(at) => write!(f, "image {} at 0x{:x}: {}", at.index, at.offset, self.problem),
+            Some(at) => write!(
+                f,
+                "image {} at 0x{:x}: {}",
+                at.index, at.offset, self.problem
+            ),
             None => write!(f, "{}", self.problem),
         }
     }
@@ -45,37 +49,107 @@ impl fmt::Display for Finding {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Problem {
     Empty,
-    HeaderTruncated { len: usize },
-    BadSignature { found: [u8; 2] },
+    HeaderTruncated {
+        len: usize,
+    },
+    BadSignature {
+        found: [u8; 2],
+    },
     SizeByteZero,
-    InitBeyondData { init_len: usize, available: usize },
-    EntryOutOfRange { target: u16, limit: usize },
+    InitBeyondData {
+        init_len: usize,
+        available: usize,
+    },
+    EntryOutOfRange {
+        target: u16,
+        limit: usize,
+    },
     PcirMissing,
-    PcirMisaligned { offset: usize },
-    PcirOutOfRange { offset: usize, limit: usize },
-    PcirBadSignature { found: [u8; 4] },
-    PcirBadLength { length: u16, revision: u8, expected: usize },
+    PcirMisaligned {
+        offset: usize,
+    },
+    PcirOutOfRange {
+        offset: usize,
+        limit: usize,
+    },
+    PcirBadSignature {
+        found: [u8; 4],
+    },
+    PcirBadLength {
+        length: u16,
+        revision: u8,
+        expected: usize,
+    },
     ImageLengthZero,
-    ImageBeyondData { image_len: usize, available: usize },
-    InitExceedsImage { init_len: usize, image_len: usize },
-    DeviceListUnterminated { offset: usize },
-    EfiBadSignature { found: u32 },
-    PnpMisaligned { offset: usize },
-    PnpOutOfRange { offset: usize, limit: usize },
-    PnpBadSignature { offset: usize, found: [u8; 4] },
-    PnpBadRevision { offset: usize, revision: u8 },
-    PnpBadLength { offset: usize, units: u8 },
-    PnpBadChecksum { offset: usize, sum: u8 },
+    ImageBeyondData {
+        image_len: usize,
+        available: usize,
+    },
+    InitExceedsImage {
+        init_len: usize,
+        image_len: usize,
+    },
+    DeviceListUnterminated {
+        offset: usize,
+    },
+    EfiBadSignature {
+        found: u32,
+    },
+    PnpMisaligned {
+        offset: usize,
+    },
+    PnpOutOfRange {
+        offset: usize,
+        limit: usize,
+    },
+    PnpBadSignature {
+        offset: usize,
+        found: [u8; 4],
+    },
+    PnpBadRevision {
+        offset: usize,
+        revision: u8,
+    },
+    PnpBadLength {
+        offset: usize,
+        units: u8,
+    },
+    PnpBadChecksum {
+        offset: usize,
+        sum: u8,
+    },
     PnpChainTooLong,
-    PnpStringOutOfRange { which: StringField, pointer: u16, limit: usize },
-    PnpVectorOutOfRange { which: Vector, pointer: u16, limit: usize },
-    BadChecksum { sum: u8 },
+    PnpStringOutOfRange {
+        which: StringField,
+        pointer: u16,
+        limit: usize,
+    },
+    PnpVectorOutOfRange {
+        which: Vector,
+        pointer: u16,
+        limit: usize,
+    },
+    BadChecksum {
+        sum: u8,
+    },
     LastImageMissing,
-    TrailingData { offset: usize, len: usize },
+    TrailingData {
+        offset: usize,
+        len: usize,
+    },
     NoX86Image,
-    IdMismatch { expected: PciId, found: Option<PciId> },
-    ConfigCorrupt { offset: usize, error: ConfigError },
-    ConfigDuplicate { first: usize, second: usize },
+    IdMismatch {
+        expected: PciId,
+        found: Option<PciId>,
+    },
+    ConfigCorrupt {
+        offset: usize,
+        error: ConfigError,
+    },
+    ConfigDuplicate {
+        first: usize,
+        second: usize,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -216,7 +290,10 @@ pub fn verify(rom: &[u8], expect: Option<PciId>, report: &mut dyn FnMut(Finding)
     let mut final_image = None;
     let (mut any_x86, mut first_id, mut matched) = (false, None, false);
     for image in Images::new(rom) {
-        let at = ImageAt { index: image.index, offset: image.offset };
+        let at = ImageAt {
+            index: image.index,
+            offset: image.offset,
+        };
         check_image(&image, &rom[image.offset..], &mut |p| emit(Some(at), p));
         if image.is_x86() && image.header().is_some_and(|h| h.has_signature()) {
             any_x86 = true;
@@ -225,7 +302,11 @@ pub fn verify(rom: &[u8], expect: Option<PciId>, report: &mut dyn FnMut(Finding)
                 matched |= Some(p.id()) == expect;
             }
         }
-        final_image = Some((image.offset.saturating_add(image.extent), image.extent_from, image.last));
+        final_image = Some((
+            image.offset.saturating_add(image.extent),
+            image.extent_from,
+            image.last,
+        ));
     }
 
     if let Some((end, from, last)) = final_image {
@@ -234,7 +315,13 @@ pub fn verify(rom: &[u8], expect: Option<PciId>, report: &mut dyn FnMut(Finding)
         }
         // An image of unknown length was given all the data, so nothing trails it.
         if from != ExtentFrom::RestOfData && last && end < rom.len() {
-            emit(None, Problem::TrailingData { offset: end, len: rom.len() - end });
+            emit(
+                None,
+                Problem::TrailingData {
+                    offset: end,
+                    len: rom.len() - end,
+                },
+            );
         }
     }
     if !any_x86 {
@@ -242,7 +329,13 @@ pub fn verify(rom: &[u8], expect: Option<PciId>, report: &mut dyn FnMut(Finding)
     }
     if let Some(expected) = expect {
         if any_x86 && !matched {
-            emit(None, Problem::IdMismatch { expected, found: first_id });
+            emit(
+                None,
+                Problem::IdMismatch {
+                    expected,
+                    found: first_id,
+                },
+            );
         }
     }
     check_config(rom, &mut |p| emit(None, p));
@@ -260,12 +353,16 @@ pub fn verify_to_vec(rom: &[u8], expect: Option<PciId>) -> std::vec::Vec<Finding
 /// Checks one image. `rest` runs from the image start to the end of data.
 fn check_image(image: &Image<'_>, rest: &[u8], emit: &mut dyn FnMut(Problem)) {
     let Some(header) = image.header() else {
-        emit(Problem::HeaderTruncated { len: image.bytes.len() });
+        emit(Problem::HeaderTruncated {
+            len: image.bytes.len(),
+        });
         return;
     };
     if !header.has_signature() {
         // Nothing else in a block without the signature means anything.
-        emit(Problem::BadSignature { found: header.signature() });
+        emit(Problem::BadSignature {
+            found: header.signature(),
+        });
         return;
     }
     let init_len = image.init_len().unwrap_or(0);
@@ -276,12 +373,17 @@ fn check_image(image: &Image<'_>, rest: &[u8], emit: &mut dyn FnMut(Problem)) {
     } else if init_len > rest.len() && image.extent_from != ExtentFrom::PcirImageLength {
         // With a usable PCIR, truncation shows as ImageBeyondData or
         // InitExceedsImage instead; one line per cause.
-        emit(Problem::InitBeyondData { init_len, available: rest.len() });
+        emit(Problem::InitBeyondData {
+            init_len,
+            available: rest.len(),
+        });
     }
 
     if let Some(efi) = image.efi_header() {
         if efi.efi_signature() != efi::EFI_SIGNATURE {
-            emit(Problem::EfiBadSignature { found: efi.efi_signature() });
+            emit(Problem::EfiBadSignature {
+                found: efi.efi_signature(),
+            });
         }
         // EFI images carry no PnP header and no checksum requirement.
         return;
@@ -291,7 +393,11 @@ fn check_image(image: &Image<'_>, rest: &[u8], emit: &mut dyn FnMut(Problem)) {
     }
 
     // What the BIOS copies to shadow RAM; every entry point must be inside.
-    let limit = if init_len == 0 { rest.len() } else { init_len.min(rest.len()) };
+    let limit = if init_len == 0 {
+        rest.len()
+    } else {
+        init_len.min(rest.len())
+    };
     if let Some(target) = header.entry().target() {
         if usize::from(target) >= limit {
             emit(Problem::EntryOutOfRange { target, limit });
@@ -318,33 +424,53 @@ fn check_pcir(image: &Image<'_>, available: usize, init_len: usize, emit: &mut d
         emit(Problem::PcirMisaligned { offset });
     }
     let Some((_, p)) = image.pcir() else {
-        emit(Problem::PcirOutOfRange { offset, limit: image.bytes.len() });
+        emit(Problem::PcirOutOfRange {
+            offset,
+            limit: image.bytes.len(),
+        });
         return;
     };
     if !p.has_signature() {
-        emit(Problem::PcirBadSignature { found: p.signature() });
+        emit(Problem::PcirBadSignature {
+            found: p.signature(),
+        });
         return;
     }
     let expected = p.expected_length();
     if usize::from(p.length()) != expected {
-        emit(Problem::PcirBadLength { length: p.length(), revision: p.revision(), expected });
+        emit(Problem::PcirBadLength {
+            length: p.length(),
+            revision: p.revision(),
+            expected,
+        });
     } else if offset + expected > image.bytes.len() {
-        emit(Problem::PcirOutOfRange { offset, limit: image.bytes.len() });
+        emit(Problem::PcirOutOfRange {
+            offset,
+            limit: image.bytes.len(),
+        });
     }
     let image_len = p.image_len();
     if image_len == 0 {
         emit(Problem::ImageLengthZero);
     } else if image_len > available {
-        emit(Problem::ImageBeyondData { image_len, available });
+        emit(Problem::ImageBeyondData {
+            image_len,
+            available,
+        });
     }
     if image_len > 0 && init_len > image_len {
-        emit(Problem::InitExceedsImage { init_len, image_len });
+        emit(Problem::InitExceedsImage {
+            init_len,
+            image_len,
+        });
     }
     if p.revision() >= 3 && p.device_list_offset() != 0 {
         let mut list = DeviceList::new(image.bytes, offset, p.device_list_offset());
         list.by_ref().take(image.bytes.len()).for_each(drop);
         if list.unterminated() {
-            emit(Problem::DeviceListUnterminated { offset: offset + usize::from(p.device_list_offset()) });
+            emit(Problem::DeviceListUnterminated {
+                offset: offset + usize::from(p.device_list_offset()),
+            });
         }
     }
 }
@@ -365,7 +491,10 @@ fn check_pnp_chain(image: &Image<'_>, shadowed: &[u8], emit: &mut dyn FnMut(Prob
             }
         };
         if !header.has_signature() {
-            emit(Problem::PnpBadSignature { offset, found: header.signature() });
+            emit(Problem::PnpBadSignature {
+                offset,
+                found: header.signature(),
+            });
             continue;
         }
         if !offset.is_multiple_of(pnp::ALIGN) {
@@ -376,7 +505,10 @@ fn check_pnp_chain(image: &Image<'_>, shadowed: &[u8], emit: &mut dyn FnMut(Prob
             continue;
         }
         if header.revision() != pnp::REVISION {
-            emit(Problem::PnpBadRevision { offset, revision: header.revision() });
+            emit(Problem::PnpBadRevision {
+                offset,
+                revision: header.revision(),
+            });
         }
         let units = header.length_units();
         if header.header_len() < pnp::HEADER_LEN || offset + header.header_len() > limit {
@@ -387,13 +519,26 @@ fn check_pnp_chain(image: &Image<'_>, shadowed: &[u8], emit: &mut dyn FnMut(Prob
         for which in [StringField::Manufacturer, StringField::Product] {
             let pointer = header.string_offset(which);
             if pointer != 0 && get_cstr(shadowed, usize::from(pointer)).is_none() {
-                emit(Problem::PnpStringOutOfRange { which, pointer, limit });
+                emit(Problem::PnpStringOutOfRange {
+                    which,
+                    pointer,
+                    limit,
+                });
             }
         }
-        for which in [Vector::Bcv, Vector::Dv, Vector::Bev, Vector::StaticResources] {
+        for which in [
+            Vector::Bcv,
+            Vector::Dv,
+            Vector::Bev,
+            Vector::StaticResources,
+        ] {
             let pointer = header.vector(which);
             if pointer != 0 && usize::from(pointer) >= limit {
-                emit(Problem::PnpVectorOutOfRange { which, pointer, limit });
+                emit(Problem::PnpVectorOutOfRange {
+                    which,
+                    pointer,
+                    limit,
+                });
             }
         }
     }
@@ -410,7 +555,10 @@ fn check_config(rom: &[u8], emit: &mut dyn FnMut(Problem)) {
                     emit(Problem::ConfigCorrupt { offset, error });
                 }
             }
-            Some(first) => emit(Problem::ConfigDuplicate { first, second: offset }),
+            Some(first) => emit(Problem::ConfigDuplicate {
+                first,
+                second: offset,
+            }),
         }
     }
 }
@@ -421,10 +569,16 @@ mod tests {
     use crate::config::EMPTY_CONFIG_BLOCK;
     use crate::testrom::{self, CONFIG_OFFSET, PCIR_OFFSET, PNP_OFFSET};
 
-    const VIRTIO: PciId = PciId { vendor: 0x1af4, device: 0x1000 };
+    const VIRTIO: PciId = PciId {
+        vendor: 0x1af4,
+        device: 0x1000,
+    };
 
     fn problems(rom: &[u8], expect: Option<PciId>) -> Vec<Problem> {
-        verify_to_vec(rom, expect).into_iter().map(|f| f.problem).collect()
+        verify_to_vec(rom, expect)
+            .into_iter()
+            .map(|f| f.problem)
+            .collect()
     }
 
     /// A one-image ROM after `damage`, with the $PnP and image checksums
@@ -460,7 +614,13 @@ mod tests {
         multi.extend(efi);
         let found = verify_to_vec(&multi, None);
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].image, Some(ImageAt { index: 1, offset: 512 }));
+        assert_eq!(
+            found[0].image,
+            Some(ImageAt {
+                index: 1,
+                offset: 512
+            })
+        );
         assert_eq!(
             found[0].to_string(),
             "image 1 at 0x200: EFI signature (offset 4) is 0x00000e00, expected 0x00000ef1"
@@ -485,9 +645,20 @@ mod tests {
     fn rejects_empty_short_and_unsigned_data() {
         use Problem::*;
         assert_eq!(problems(&[], None), [Empty]);
-        assert_eq!(problems(&testrom::build(1, 0x80)[..20], None), [HeaderTruncated { len: 20 }, NoX86Image]);
+        assert_eq!(
+            problems(&testrom::build(1, 0x80)[..20], None),
+            [HeaderTruncated { len: 20 }, NoX86Image]
+        );
         let rom = damaged(1, |r| r[0] = 0x54);
-        assert_eq!(problems(&rom, None), [BadSignature { found: [0x54, 0xaa] }, NoX86Image]);
+        assert_eq!(
+            problems(&rom, None),
+            [
+                BadSignature {
+                    found: [0x54, 0xaa]
+                },
+                NoX86Image
+            ]
+        );
     }
 
     #[test]
@@ -496,16 +667,31 @@ mod tests {
         assert_eq!(problems(&damaged(2, |r| r[2] = 0), None), [SizeByteZero]);
         assert_eq!(
             problems(&damaged(2, |r| r[2] = 3), None),
-            [InitExceedsImage { init_len: 1536, image_len: 1024 }]
+            [InitExceedsImage {
+                init_len: 1536,
+                image_len: 1024
+            }]
         );
         // Truncation, with and without a PCIR to measure by.
         let rom = testrom::build(4, 0x80);
-        assert_eq!(problems(&rom[..1024], None), [ImageBeyondData { image_len: 2048, available: 1024 }]);
+        assert_eq!(
+            problems(&rom[..1024], None),
+            [ImageBeyondData {
+                image_len: 2048,
+                available: 1024
+            }]
+        );
         let mut isa = damaged(4, |r| r[0x18] = 0);
         isa.truncate(1024);
         assert_eq!(
             problems(&isa, None),
-            [PcirMissing, InitBeyondData { init_len: 2048, available: 1024 }]
+            [
+                PcirMissing,
+                InitBeyondData {
+                    init_len: 2048,
+                    available: 1024
+                }
+            ]
         );
     }
 
@@ -520,7 +706,10 @@ mod tests {
         assert_eq!(problems(&moved, None), [PcirMisaligned { offset: 0x1c2 }]);
         assert_eq!(
             problems(&damaged(1, |r| set16(r, 0x18, 0x1f0)), None),
-            [PcirOutOfRange { offset: 0x1f0, limit: 512 }]
+            [PcirOutOfRange {
+                offset: 0x1f0,
+                limit: 512
+            }]
         );
         assert_eq!(
             problems(&damaged(1, |r| r[PCIR_OFFSET + 3] = b'X'), None),
@@ -528,22 +717,38 @@ mod tests {
         );
         assert_eq!(
             problems(&damaged(1, |r| r[PCIR_OFFSET + 0x0a] = 0x1c), None),
-            [PcirBadLength { length: 0x1c, revision: 0, expected: 0x18 }]
+            [PcirBadLength {
+                length: 0x1c,
+                revision: 0,
+                expected: 0x18
+            }]
         );
-        assert_eq!(problems(&damaged(1, |r| r[PCIR_OFFSET + 0x10] = 0), None), [ImageLengthZero]);
+        assert_eq!(
+            problems(&damaged(1, |r| r[PCIR_OFFSET + 0x10] = 0), None),
+            [ImageLengthZero]
+        );
         let list = damaged(1, |r| {
             r[PCIR_OFFSET + 0x0a] = 0x1c;
             r[PCIR_OFFSET + 0x0c] = 3;
             set16(r, PCIR_OFFSET + 8, (0x1c0 - PCIR_OFFSET) as u16);
             r[0x1c0..].fill(0x11);
         });
-        assert_eq!(problems(&list, None), [DeviceListUnterminated { offset: 0x1c0 }]);
+        assert_eq!(
+            problems(&list, None),
+            [DeviceListUnterminated { offset: 0x1c0 }]
+        );
     }
 
     #[test]
     fn rejects_entry_outside_the_image() {
         let rom = damaged(1, |r| set16(r, 4, 0x0300));
-        assert_eq!(problems(&rom, None), [Problem::EntryOutOfRange { target: 0x306, limit: 512 }]);
+        assert_eq!(
+            problems(&rom, None),
+            [Problem::EntryOutOfRange {
+                target: 0x306,
+                limit: 512
+            }]
+        );
     }
 
     #[test]
@@ -556,26 +761,44 @@ mod tests {
         assert_eq!(problems(&moved, None), [PnpMisaligned { offset: 0x1c8 }]);
         assert_eq!(
             problems(&damaged(1, |r| set16(r, 0x1a, 0x1f0)), None),
-            [PnpOutOfRange { offset: 0x1f0, limit: 512 }]
+            [PnpOutOfRange {
+                offset: 0x1f0,
+                limit: 512
+            }]
         );
         assert_eq!(
             problems(&damaged(1, |r| r[PNP_OFFSET + 1] = b'p'), None),
-            [PnpBadSignature { offset: PNP_OFFSET, found: *b"$pnP" }]
+            [PnpBadSignature {
+                offset: PNP_OFFSET,
+                found: *b"$pnP"
+            }]
         );
         assert_eq!(
             problems(&damaged(1, |r| r[PNP_OFFSET + 4] = 2), None),
-            [PnpBadRevision { offset: PNP_OFFSET, revision: 2 }]
+            [PnpBadRevision {
+                offset: PNP_OFFSET,
+                revision: 2
+            }]
         );
         for units in [0u8, 1, 40] {
             assert_eq!(
                 problems(&damaged(1, |r| r[PNP_OFFSET + 5] = units), None),
-                [PnpBadLength { offset: PNP_OFFSET, units }]
+                [PnpBadLength {
+                    offset: PNP_OFFSET,
+                    units
+                }]
             );
         }
         let mut rom = testrom::build(1, 0x80);
         rom[PNP_OFFSET + 9] = rom[PNP_OFFSET + 9].wrapping_add(3);
         testrom::fix_checksum(&mut rom);
-        assert_eq!(problems(&rom, None), [PnpBadChecksum { offset: PNP_OFFSET, sum: 3 }]);
+        assert_eq!(
+            problems(&rom, None),
+            [PnpBadChecksum {
+                offset: PNP_OFFSET,
+                sum: 3
+            }]
+        );
         let looped = damaged(1, |r| set16(r, PNP_OFFSET + 6, PNP_OFFSET as u16));
         assert_eq!(problems(&looped, None), [PnpChainTooLong]);
     }
@@ -585,7 +808,11 @@ mod tests {
         use Problem::*;
         assert_eq!(
             problems(&damaged(1, |r| set16(r, PNP_OFFSET + 0x10, 0x7fff)), None),
-            [PnpStringOutOfRange { which: StringField::Product, pointer: 0x7fff, limit: 512 }]
+            [PnpStringOutOfRange {
+                which: StringField::Product,
+                pointer: 0x7fff,
+                limit: 512
+            }]
         );
         // A string that runs to the end of the image without a NUL: the
         // checksum byte is the last chance of a terminator, so make it 'a'
@@ -598,15 +825,27 @@ mod tests {
         open[0x1ff] = b'a';
         assert_eq!(
             problems(&open, None),
-            [PnpStringOutOfRange { which: StringField::Manufacturer, pointer: 0x1f0, limit: 512 }]
+            [PnpStringOutOfRange {
+                which: StringField::Manufacturer,
+                pointer: 0x1f0,
+                limit: 512
+            }]
         );
         assert_eq!(
             problems(&damaged(1, |r| set16(r, PNP_OFFSET + 0x16, 0x200)), None),
-            [PnpVectorOutOfRange { which: Vector::Bcv, pointer: 0x200, limit: 512 }]
+            [PnpVectorOutOfRange {
+                which: Vector::Bcv,
+                pointer: 0x200,
+                limit: 512
+            }]
         );
         assert_eq!(
             problems(&damaged(1, |r| set16(r, PNP_OFFSET + 0x1a, 0xffff)), None),
-            [PnpVectorOutOfRange { which: Vector::Bev, pointer: 0xffff, limit: 512 }]
+            [PnpVectorOutOfRange {
+                which: Vector::Bev,
+                pointer: 0xffff,
+                limit: 512
+            }]
         );
         // A BCV past the size byte but inside the PCIR image length is
         // still outside what the BIOS shadows.
@@ -615,7 +854,11 @@ mod tests {
             set16(r, PNP_OFFSET + 0x16, 0x300);
         });
         let found = problems(&rom, None);
-        assert!(found.contains(&PnpVectorOutOfRange { which: Vector::Bcv, pointer: 0x300, limit: 512 }));
+        assert!(found.contains(&PnpVectorOutOfRange {
+            which: Vector::Bcv,
+            pointer: 0x300,
+            limit: 512
+        }));
     }
 
     #[test]
@@ -635,13 +878,25 @@ mod tests {
         assert_eq!(problems(&testrom::build(1, 0x00), None), [LastImageMissing]);
         let mut rom = testrom::build(1, 0x80);
         rom.extend([0xffu8; 100]);
-        assert_eq!(problems(&rom, None), [TrailingData { offset: 512, len: 100 }]);
+        assert_eq!(
+            problems(&rom, None),
+            [TrailingData {
+                offset: 512,
+                len: 100
+            }]
+        );
         // A non-last image followed by something that is not an image.
         let mut rom = testrom::build(1, 0x00);
         rom.extend([0u8; 512]);
         let found = verify_to_vec(&rom, None);
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].image, Some(ImageAt { index: 1, offset: 512 }));
+        assert_eq!(
+            found[0].image,
+            Some(ImageAt {
+                index: 1,
+                offset: 512
+            })
+        );
         assert_eq!(found[0].problem, BadSignature { found: [0, 0] });
         assert_eq!(problems(&testrom::build_efi(2, 0x80), None), [NoX86Image]);
     }
@@ -649,13 +904,28 @@ mod tests {
     #[test]
     fn checks_the_expected_id() {
         let rom = testrom::build(1, 0x80);
-        let e1000 = PciId { vendor: 0x8086, device: 0x100e };
+        let e1000 = PciId {
+            vendor: 0x8086,
+            device: 0x100e,
+        };
         assert_eq!(problems(&rom, Some(VIRTIO)), []);
-        assert_eq!(problems(&rom, Some(e1000)), [Problem::IdMismatch { expected: e1000, found: Some(VIRTIO) }]);
+        assert_eq!(
+            problems(&rom, Some(e1000)),
+            [Problem::IdMismatch {
+                expected: e1000,
+                found: Some(VIRTIO)
+            }]
+        );
         let isa = damaged(1, |r| r[0x18] = 0);
         assert_eq!(
             problems(&isa, Some(e1000)),
-            [Problem::PcirMissing, Problem::IdMismatch { expected: e1000, found: None }]
+            [
+                Problem::PcirMissing,
+                Problem::IdMismatch {
+                    expected: e1000,
+                    found: None
+                }
+            ]
         );
     }
 
@@ -664,14 +934,20 @@ mod tests {
         let rom = damaged(1, |r| r[CONFIG_OFFSET + 8] = 2);
         assert_eq!(
             problems(&rom, None),
-            [Problem::ConfigCorrupt { offset: CONFIG_OFFSET, error: ConfigError::BadVersion(2) }]
+            [Problem::ConfigCorrupt {
+                offset: CONFIG_OFFSET,
+                error: ConfigError::BadVersion(2)
+            }]
         );
         let mut rom = testrom::build(2, 0x80);
         rom[0x200..0x300].copy_from_slice(&EMPTY_CONFIG_BLOCK);
         testrom::fix_checksum(&mut rom);
         assert_eq!(
             problems(&rom, None),
-            [Problem::ConfigDuplicate { first: CONFIG_OFFSET, second: 0x200 }]
+            [Problem::ConfigDuplicate {
+                first: CONFIG_OFFSET,
+                second: 0x200
+            }]
         );
         let rom = damaged(2, |r| r[CONFIG_OFFSET..CONFIG_OFFSET + 256].fill(0));
         assert_eq!(problems(&rom, None), [], "a ROM without a block is fine");
@@ -684,7 +960,13 @@ mod tests {
         rom[0x1a] = 0x41;
         rom[2] = 9;
         rom.extend([1u8; 7]);
-        for finding in verify_to_vec(&rom, Some(PciId { vendor: 1, device: 2 })) {
+        for finding in verify_to_vec(
+            &rom,
+            Some(PciId {
+                vendor: 1,
+                device: 2,
+            }),
+        ) {
             let line = finding.to_string();
             assert!(!line.contains('\n') && line.len() < 160, "{line}");
         }

@@ -69,7 +69,18 @@ fn write_elf32(sections: &[Section], symbols: &[(&str, u32)]) -> Vec<u8> {
             }
         };
         let name = name_of(s.name, &mut shstrtab);
-        headers.push([name, kind, SHF_ALLOC | 0x4, s.addr, offset, size, 0, 0, 16, 0]);
+        headers.push([
+            name,
+            kind,
+            SHF_ALLOC | 0x4,
+            s.addr,
+            offset,
+            size,
+            0,
+            0,
+            16,
+            0,
+        ]);
     }
     let symtab_index = headers.len() as u32;
     let strtab_index = symtab_index + 1;
@@ -80,12 +91,34 @@ fn write_elf32(sections: &[Section], symbols: &[(&str, u32)]) -> Vec<u8> {
         let offset = base + body.len() as u32;
         body.extend_from_slice(data);
         let name = name_of(name, &mut shstrtab);
-        headers.push([name, kind, 0, 0, offset, data.len() as u32, link, info, 4, entsize]);
+        headers.push([
+            name,
+            kind,
+            0,
+            0,
+            offset,
+            data.len() as u32,
+            link,
+            info,
+            4,
+            entsize,
+        ]);
     }
     let shstr_name = name_of(".shstrtab", &mut shstrtab);
     let shstr_offset = base + body.len() as u32;
     body.extend_from_slice(&shstrtab);
-    headers.push([shstr_name, SHT_STRTAB, 0, 0, shstr_offset, shstrtab.len() as u32, 0, 0, 1, 0]);
+    headers.push([
+        shstr_name,
+        SHT_STRTAB,
+        0,
+        0,
+        shstr_offset,
+        shstrtab.len() as u32,
+        0,
+        0,
+        1,
+        0,
+    ]);
     while body.len() % 4 != 0 {
         body.push(0);
     }
@@ -139,11 +172,36 @@ fn header_section() -> Vec<u8> {
 /// A complete test ROM ELF: 2 blocks, config block at 0x200.
 fn rom_sections() -> Vec<Section> {
     vec![
-        Section { name: ".header", addr: 0, data: header_section(), nobits_len: None },
-        Section { name: ".text", addr: 0x100, data: vec![0xCB, 0xCB, 0x90, 0x90], nobits_len: None },
-        Section { name: ".rodata", addr: 0x200, data: EMPTY_CONFIG_BLOCK.to_vec(), nobits_len: None },
-        Section { name: ".data", addr: 0x300, data: vec![0x11; 0x20], nobits_len: None },
-        Section { name: ".bss", addr: 0x400, data: vec![], nobits_len: Some(0x100) },
+        Section {
+            name: ".header",
+            addr: 0,
+            data: header_section(),
+            nobits_len: None,
+        },
+        Section {
+            name: ".text",
+            addr: 0x100,
+            data: vec![0xCB, 0xCB, 0x90, 0x90],
+            nobits_len: None,
+        },
+        Section {
+            name: ".rodata",
+            addr: 0x200,
+            data: EMPTY_CONFIG_BLOCK.to_vec(),
+            nobits_len: None,
+        },
+        Section {
+            name: ".data",
+            addr: 0x300,
+            data: vec![0x11; 0x20],
+            nobits_len: None,
+        },
+        Section {
+            name: ".bss",
+            addr: 0x400,
+            data: vec![],
+            nobits_len: Some(0x100),
+        },
     ]
 }
 
@@ -161,9 +219,20 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn romtool(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_romtool")).args(args).output().expect("run romtool");
-    assert!(out.status.code().is_some(), "romtool died from a signal: {out:?}");
-    assert_ne!(out.status.code(), Some(101), "romtool panicked: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_romtool"))
+        .args(args)
+        .output()
+        .expect("run romtool");
+    assert!(
+        out.status.code().is_some(),
+        "romtool died from a signal: {out:?}"
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(101),
+        "romtool panicked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -172,7 +241,10 @@ fn stdout(out: &Output) -> String {
 }
 
 fn stderr_lines(out: &Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn path_str(p: &Path) -> &str {
@@ -185,7 +257,13 @@ fn build(name: &str, elf: &[u8], extra: &[&str]) -> (PathBuf, Output) {
     let rom_path = scratch(&format!("{name}.rom"));
     std::fs::write(&elf_path, elf).unwrap();
     let _ = std::fs::remove_file(&rom_path);
-    let mut args = vec!["build", "--elf", path_str(&elf_path), "--out", path_str(&rom_path)];
+    let mut args = vec![
+        "build",
+        "--elf",
+        path_str(&elf_path),
+        "--out",
+        path_str(&rom_path),
+    ];
     args.extend_from_slice(extra);
     let out = romtool(&args);
     (rom_path, out)
@@ -193,7 +271,11 @@ fn build(name: &str, elf: &[u8], extra: &[&str]) -> (PathBuf, Output) {
 
 fn built(name: &str) -> (PathBuf, Vec<u8>) {
     let (path, out) = build(name, &test_elf(), &[]);
-    assert!(out.status.success(), "build failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bytes = std::fs::read(&path).unwrap();
     (path, bytes)
 }
@@ -215,8 +297,10 @@ fn assert_verify_fails(path: &Path, extra: &[&str], expected: &[&str]) {
     let out = romtool(&args);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let prefix = format!("{}: ", path.display());
-    let lines: Vec<String> =
-        stderr_lines(&out).iter().map(|l| l.strip_prefix(&prefix).unwrap_or(l).to_string()).collect();
+    let lines: Vec<String> = stderr_lines(&out)
+        .iter()
+        .map(|l| l.strip_prefix(&prefix).unwrap_or(l).to_string())
+        .collect();
     assert_eq!(lines, expected);
     assert!(out.stdout.is_empty());
 }
@@ -238,14 +322,26 @@ fn build_inspect_verify_round_trip() {
     let (path, out) = build("roundtrip", &test_elf(), &[]);
     assert!(out.status.success(), "{out:?}");
     let report = stdout(&out);
-    assert!(report.contains("image     1024 bytes = 2 x 512, PCIR 1af4:1000"), "{report}");
+    assert!(
+        report.contains("image     1024 bytes = 2 x 512, PCIR 1af4:1000"),
+        "{report}"
+    );
     assert!(report.contains("length from _rom_end"), "{report}");
-    assert!(report.contains(".rodata          0x00200  0x00100    256"), "{report}");
-    assert!(report.contains(".bss             0x00400  0x00100    256  (not in image)"), "{report}");
+    assert!(
+        report.contains(".rodata          0x00200  0x00100    256"),
+        "{report}"
+    );
+    assert!(
+        report.contains(".bss             0x00400  0x00100    256  (not in image)"),
+        "{report}"
+    );
 
     let verify = romtool(&["verify", path_str(&path), "--expect", "1af4:1000"]);
     assert_eq!(verify.status.code(), Some(0), "{verify:?}");
-    assert_eq!(stdout(&verify), format!("{}: valid (1024 bytes, 1 image(s))\n", path.display()));
+    assert_eq!(
+        stdout(&verify),
+        format!("{}: valid (1024 bytes, 1 image(s))\n", path.display())
+    );
 
     let json = inspect_json(&path);
     assert_eq!(json["size"], 1024);
@@ -268,7 +364,11 @@ fn build_inspect_verify_round_trip() {
     assert_eq!(json["config"]["state"], "unconfigured");
 
     let text = stdout(&romtool(&["inspect", path_str(&path)]));
-    for line in ["    init size: 2 blocks (1024 bytes)", "    vendor device: 1af4:1000", "verdict: valid"] {
+    for line in [
+        "    init size: 2 blocks (1024 bytes)",
+        "    vendor device: 1af4:1000",
+        "verdict: valid",
+    ] {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
 }
@@ -278,8 +378,16 @@ fn build_patches_golden_header_fields() {
     let (_, rom) = built("golden");
     assert_eq!(rom.len(), 1024);
     assert_eq!(&rom[..3], &[0x55, 0xAA, 0x02]);
-    assert_eq!(&rom[0x1c + 4..0x1c + 8], &[0xf4, 0x1a, 0x00, 0x10], "PCIR vendor/device");
-    assert_eq!(&rom[0x1c + 0x10..0x1c + 0x12], &[0x02, 0x00], "PCIR image length");
+    assert_eq!(
+        &rom[0x1c + 4..0x1c + 8],
+        &[0xf4, 0x1a, 0x00, 0x10],
+        "PCIR vendor/device"
+    );
+    assert_eq!(
+        &rom[0x1c + 0x10..0x1c + 0x12],
+        &[0x02, 0x00],
+        "PCIR image length"
+    );
     assert_eq!(rom[0x1c + 0x15], 0x80, "last-image indicator kept");
     assert_eq!(sum8(&rom[0x40..0x60]), 0, "PnP checksum");
     assert_eq!(sum8(&rom), 0, "image checksum");
@@ -306,19 +414,34 @@ fn build_is_deterministic() {
 
 #[test]
 fn build_options_set_ids_class_product_and_indicator() {
-    let args = ["--vendor", "8086", "--device", "100e", "--class", "020000", "--product", "srpboot e1000", "--more-images"];
+    let args = [
+        "--vendor",
+        "8086",
+        "--device",
+        "100e",
+        "--class",
+        "020000",
+        "--product",
+        "srpboot e1000",
+        "--more-images",
+    ];
     let (path, out) = build("options", &test_elf(), &args);
     assert!(out.status.success(), "{out:?}");
     let rom = std::fs::read(&path).unwrap();
     assert_eq!(&rom[0x1c + 4..0x1c + 8], &[0x86, 0x80, 0x0e, 0x10]);
     assert_eq!(&rom[0x1c + 0x0d..0x1c + 0x10], &[0x00, 0x00, 0x02]);
     assert_eq!(rom[0x1c + 0x15], 0x00);
-    assert_eq!(&rom[0x70..0x8b], b"srpboot e1000\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+    assert_eq!(
+        &rom[0x70..0x8b],
+        b"srpboot e1000\0\0\0\0\0\0\0\0\0\0\0\0\0\0"
+    );
     assert_eq!(sum8(&rom), 0);
     // On its own, an image that expects a successor is missing the last bit.
-    assert_verify_fails(&path, &["--expect", "8086:100e"], &[
-        "the final image does not set the last-image bit (PCIR indicator 0x80)",
-    ]);
+    assert_verify_fails(
+        &path,
+        &["--expect", "8086:100e"],
+        &["the final image does not set the last-image bit (PCIR indicator 0x80)"],
+    );
     let (path, out) = build("options-last", &test_elf(), &["--last-image"]);
     assert!(out.status.success());
     assert_eq!(std::fs::read(path).unwrap()[0x1c + 0x15], 0x80);
@@ -372,10 +495,18 @@ fn build_rejects_bad_elfs_with_one_line() {
         let lines = stderr_lines(&out);
         assert_eq!(lines.len(), 1, "{name}: {lines:?}");
         let expected_start = format!("romtool build: {}: ", elf_name(name));
-        assert!(lines[0].starts_with(&expected_start) && lines[0].contains(&message), "{name}: {}", lines[0]);
+        assert!(
+            lines[0].starts_with(&expected_start) && lines[0].contains(&message),
+            "{name}: {}",
+            lines[0]
+        );
         assert!(!rom.exists(), "{name}: no output on failure");
     }
-    let (_, out) = build("long-product", &test_elf(), &["--product", "a product name longer than the placeholder"]);
+    let (_, out) = build(
+        "long-product",
+        &test_elf(),
+        &["--product", "a product name longer than the placeholder"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_lines(&out)[0].ends_with(
         "product name is 42 bytes but the placeholder at 0x0070 holds 26; lengthen it in the ROM assembly"
@@ -389,7 +520,15 @@ fn build_usage_errors_exit_2() {
         &["build", "--elf", "x.elf"],
         &["build", "--elf", "x", "--out", "y", "--vendor", "xyz"],
         &["build", "--elf", "x", "--out", "y", "--class", "02"],
-        &["build", "--elf", "x", "--out", "y", "--last-image", "--more-images"],
+        &[
+            "build",
+            "--elf",
+            "x",
+            "--out",
+            "y",
+            "--last-image",
+            "--more-images",
+        ],
         &["build", "--elf", "x", "--out", "y", "--bogus"],
         &["frobnicate"],
         &[],
@@ -406,20 +545,32 @@ fn build_usage_errors_exit_2() {
 #[test]
 fn verify_reports_truncation() {
     let path = corrupted("truncated", |r| r.truncate(512));
-    assert_verify_fails(&path, &[], &["image 0 at 0x0: truncated: PCIR image length is 1024 bytes but only 512 are present"]);
+    assert_verify_fails(
+        &path,
+        &[],
+        &["image 0 at 0x0: truncated: PCIR image length is 1024 bytes but only 512 are present"],
+    );
     let path = corrupted("empty", |r| r.clear());
     assert_verify_fails(&path, &[], &["file is empty"]);
     let path = corrupted("stub", |r| r.truncate(10));
-    assert_verify_fails(&path, &[], &[
-        "image 0 at 0x0: only 10 bytes, too short for a ROM header (28 bytes)",
-        "no x86 BIOS image (PCIR code type 0)",
-    ]);
+    assert_verify_fails(
+        &path,
+        &[],
+        &[
+            "image 0 at 0x0: only 10 bytes, too short for a ROM header (28 bytes)",
+            "no x86 BIOS image (PCIR code type 0)",
+        ],
+    );
 }
 
 #[test]
 fn verify_reports_a_flipped_checksum() {
     let path = corrupted("checksum", |r| r[0x3ff] ^= 0x40);
-    assert_verify_fails(&path, &[], &["image 0 at 0x0: image checksum is wrong: bytes sum to 0x40, not 0"]);
+    assert_verify_fails(
+        &path,
+        &[],
+        &["image 0 at 0x0: image checksum is wrong: bytes sum to 0x40, not 0"],
+    );
 }
 
 #[test]
@@ -444,10 +595,14 @@ fn verify_reports_bad_pcir_pointers() {
         r[0x18] = 0x1d;
         r[0x3ff] = r[0x3ff].wrapping_sub(1);
     });
-    assert_verify_fails(&path, &[], &[
-        "image 0 at 0x0: PCIR pointer 0x001d is not 4-byte aligned",
-        "image 0 at 0x0: PCIR signature is 43 49 52 f4, expected \"PCIR\"",
-    ]);
+    assert_verify_fails(
+        &path,
+        &[],
+        &[
+            "image 0 at 0x0: PCIR pointer 0x001d is not 4-byte aligned",
+            "image 0 at 0x0: PCIR signature is 43 49 52 f4, expected \"PCIR\"",
+        ],
+    );
     let path = corrupted("pcir-far", |r| {
         r[0x19] = 0x7f;
         r[0x3ff] = r[0x3ff].wrapping_sub(0x7f);
@@ -460,7 +615,11 @@ fn verify_reports_bad_pcir_pointers() {
 #[test]
 fn verify_reports_the_wrong_vendor() {
     let (path, _) = built("vendor");
-    assert_verify_fails(&path, &["--expect", "8086:100e"], &["PCIR vendor:device is 1af4:1000, expected 8086:100e"]);
+    assert_verify_fails(
+        &path,
+        &["--expect", "8086:100e"],
+        &["PCIR vendor:device is 1af4:1000, expected 8086:100e"],
+    );
     let out = romtool(&["verify", path_str(&path), "--expect", "8086"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(stderr_lines(&out), ["romtool verify: --expect \"8086\": expected a PCI ID as VVVV:DDDD in hex, e.g. 1af4:1000"]);
@@ -473,12 +632,16 @@ fn verify_lists_every_problem() {
         r[0x200 + 8] = 7; // config block version
         r.extend([0xee; 16]); // trailing bytes
     });
-    assert_verify_fails(&path, &[], &[
-        "image 0 at 0x0: expansion header at 0x0040 has signature \"#PnP\", expected \"$PnP\"",
-        "image 0 at 0x0: image checksum is wrong: bytes sum to 0x05, not 0",
-        "16 bytes of data after the last image (from 0x400)",
-        "config block version 7 is not supported (expected 1) (block at 0x200)",
-    ]);
+    assert_verify_fails(
+        &path,
+        &[],
+        &[
+            "image 0 at 0x0: expansion header at 0x0040 has signature \"#PnP\", expected \"$PnP\"",
+            "image 0 at 0x0: image checksum is wrong: bytes sum to 0x05, not 0",
+            "16 bytes of data after the last image (from 0x400)",
+            "config block version 7 is not supported (expected 1) (block at 0x200)",
+        ],
+    );
 }
 
 #[test]
@@ -489,13 +652,20 @@ fn commands_never_panic_on_garbage() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let len = (seed % 3000) as usize;
-        let mut bytes: Vec<u8> = (0..len).map(|i| (seed >> (i % 57)) as u8 ^ i as u8).collect();
+        let mut bytes: Vec<u8> = (0..len)
+            .map(|i| (seed >> (i % 57)) as u8 ^ i as u8)
+            .collect();
         if round % 2 == 0 && len > 2 {
             bytes[..2].copy_from_slice(&[0x55, 0xAA]);
         }
         let path = scratch(&format!("garbage-{round}.rom"));
         std::fs::write(&path, &bytes).unwrap();
-        for args in [&["verify"][..], &["inspect"], &["inspect", "--json"], &["config", "--show"]] {
+        for args in [
+            &["verify"][..],
+            &["inspect"],
+            &["inspect", "--json"],
+            &["config", "--show"],
+        ] {
             let mut all = args.to_vec();
             all.insert(1, path_str(&path));
             let out = romtool(&all);
@@ -503,7 +673,13 @@ fn commands_never_panic_on_garbage() {
         }
         let elf = scratch(&format!("garbage-{round}.elf"));
         std::fs::write(&elf, &bytes).unwrap();
-        let out = romtool(&["build", "--elf", path_str(&elf), "--out", path_str(&scratch("garbage-out.rom"))]);
+        let out = romtool(&[
+            "build",
+            "--elf",
+            path_str(&elf),
+            "--out",
+            path_str(&scratch("garbage-out.rom")),
+        ]);
         assert_eq!(out.status.code(), Some(1));
     }
 }
@@ -515,7 +691,16 @@ fn commands_never_panic_on_garbage() {
 fn config_writes_shows_and_clears() {
     let (path, original) = built("config");
     let uri = "srp://192.168.10.1:5001/3?guid=0x0002c90300a1b2c3";
-    let out = romtool(&["config", path_str(&path), "--target", uri, "--ip", "192.168.10.20/24", "--gateway", "192.168.10.254"]);
+    let out = romtool(&[
+        "config",
+        path_str(&path),
+        "--target",
+        uri,
+        "--ip",
+        "192.168.10.20/24",
+        "--gateway",
+        "192.168.10.254",
+    ]);
     assert!(out.status.success(), "{out:?}");
     let rom = std::fs::read(&path).unwrap();
     assert_eq!(sum8(&rom), 0);
@@ -523,7 +708,10 @@ fn config_writes_shows_and_clears() {
     assert_eq!(&rom[0x210..0x215], &[192, 168, 10, 20, 24]);
     assert_eq!(&rom[0x220..0x222], &5001u16.to_le_bytes());
     assert_eq!(&rom[0x228..0x230], &[0, 3, 0, 0, 0, 0, 0, 0]);
-    assert_eq!(&rom[0x230..0x238], &[0x00, 0x02, 0xc9, 0x03, 0x00, 0xa1, 0xb2, 0xc3]);
+    assert_eq!(
+        &rom[0x230..0x238],
+        &[0x00, 0x02, 0xc9, 0x03, 0x00, 0xa1, 0xb2, 0xc3]
+    );
     // Only the config block and the checksum byte changed.
     for (i, (a, b)) in rom.iter().zip(&original).enumerate() {
         if !(0x200..0x300).contains(&i) && i != 0x3ff {
@@ -552,7 +740,14 @@ fn config_writes_shows_and_clears() {
 #[test]
 fn config_defaults_port_lun_and_guid() {
     let (path, _) = built("config-defaults");
-    let out = romtool(&["config", path_str(&path), "--target", "srp://10.1.2.3", "--ip", "10.1.2.4/16"]);
+    let out = romtool(&[
+        "config",
+        path_str(&path),
+        "--target",
+        "srp://10.1.2.3",
+        "--ip",
+        "10.1.2.4/16",
+    ]);
     assert!(out.status.success(), "{out:?}");
     let json = inspect_json(&path);
     assert_eq!(json["config"]["target"], "10.1.2.3:5000");
@@ -566,13 +761,44 @@ fn config_rejects_bad_input_without_touching_the_file() {
     let (path, original) = built("config-bad");
     let p = path_str(&path);
     let cases: [(&[&str], i32, &str); 7] = [
-        (&["--target", "http://1.2.3.4", "--ip", "1.2.3.5/24"], 2, "bad target URI \"http://1.2.3.4\": expected srp://"),
-        (&["--target", "srp://1.2.3.4/99999", "--ip", "1.2.3.5/24"], 2, "the LUN must be a number from 0 to 16383"),
-        (&["--target", "srp://1.2.3.4", "--ip", "1.2.3.5"], 2, "bad --ip \"1.2.3.5\": expected A.B.C.D/N"),
+        (
+            &["--target", "http://1.2.3.4", "--ip", "1.2.3.5/24"],
+            2,
+            "bad target URI \"http://1.2.3.4\": expected srp://",
+        ),
+        (
+            &["--target", "srp://1.2.3.4/99999", "--ip", "1.2.3.5/24"],
+            2,
+            "the LUN must be a number from 0 to 16383",
+        ),
+        (
+            &["--target", "srp://1.2.3.4", "--ip", "1.2.3.5"],
+            2,
+            "bad --ip \"1.2.3.5\": expected A.B.C.D/N",
+        ),
         (&["--target", "srp://1.2.3.4"], 2, "--ip is required"),
-        (&["--target", "srp://1.2.3.4", "--ip", "1.2.3.5/24", "--gateway", "9.9.9.9"], 1, "gateway 9.9.9.9 is not inside the local network 1.2.3.5/24"),
-        (&["--show", "--clear"], 2, "use exactly one of --show, --clear"),
-        (&["--show", "--ip", "1.2.3.5/24"], 2, "use exactly one of --show, --clear"),
+        (
+            &[
+                "--target",
+                "srp://1.2.3.4",
+                "--ip",
+                "1.2.3.5/24",
+                "--gateway",
+                "9.9.9.9",
+            ],
+            1,
+            "gateway 9.9.9.9 is not inside the local network 1.2.3.5/24",
+        ),
+        (
+            &["--show", "--clear"],
+            2,
+            "use exactly one of --show, --clear",
+        ),
+        (
+            &["--show", "--ip", "1.2.3.5/24"],
+            2,
+            "use exactly one of --show, --clear",
+        ),
     ];
     for (args, code, message) in cases {
         let mut all = vec!["config", p];
@@ -580,15 +806,29 @@ fn config_rejects_bad_input_without_touching_the_file() {
         let out = romtool(&all);
         assert_eq!(out.status.code(), Some(code), "{args:?}: {out:?}");
         let lines = stderr_lines(&out);
-        assert!(lines.len() == 1 && lines[0].contains(message), "{args:?}: {lines:?}");
-        assert_eq!(std::fs::read(&path).unwrap(), original, "{args:?} changed the file");
+        assert!(
+            lines.len() == 1 && lines[0].contains(message),
+            "{args:?}: {lines:?}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            original,
+            "{args:?} changed the file"
+        );
     }
     // A ROM without a config block.
     let no_block = corrupted("config-none", |r| {
         r[0x200] = b'#';
         r[0x3ff] = r[0x3ff].wrapping_add(1); // '#' is one less than '$'
     });
-    let out = romtool(&["config", path_str(&no_block), "--target", "srp://1.2.3.4", "--ip", "1.2.3.5/24"]);
+    let out = romtool(&[
+        "config",
+        path_str(&no_block),
+        "--target",
+        "srp://1.2.3.4",
+        "--ip",
+        "1.2.3.5/24",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_lines(&out)[0].ends_with("no srpboot config block ($SRPCFG) in the image"));
 }
@@ -598,7 +838,10 @@ fn config_rejects_bad_input_without_touching_the_file() {
 
 fn system_rom(path: &str) -> PathBuf {
     let p = PathBuf::from(path);
-    assert!(p.exists(), "{path} is missing: run scripts/setup (packages ipxe-qemu, seabios)");
+    assert!(
+        p.exists(),
+        "{path} is missing: run scripts/setup (packages ipxe-qemu, seabios)"
+    );
     p
 }
 
@@ -629,13 +872,26 @@ fn inspects_debians_combined_ipxe_virtio_rom() {
     assert_eq!(efi["header"]["init_size"], 339);
 
     let p = path_str(&path);
-    assert_eq!(romtool(&["verify", p, "--expect", "1af4:1041"]).status.code(), Some(0));
-    assert_verify_fails(&path, &["--expect", "1af4:1000"], &["PCIR vendor:device is 1af4:1041, expected 1af4:1000"]);
+    assert_eq!(
+        romtool(&["verify", p, "--expect", "1af4:1041"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_verify_fails(
+        &path,
+        &["--expect", "1af4:1000"],
+        &["PCIR vendor:device is 1af4:1041, expected 1af4:1000"],
+    );
 }
 
 #[test]
 fn inspects_debians_legacy_ipxe_roms() {
-    for (file, id) in [("pxe-e1000.rom", "8086:100e"), ("pxe-rtl8139.rom", "10ec:8139"), ("efi-e1000.rom", "8086:100e")] {
+    for (file, id) in [
+        ("pxe-e1000.rom", "8086:100e"),
+        ("pxe-rtl8139.rom", "10ec:8139"),
+        ("efi-e1000.rom", "8086:100e"),
+    ] {
         let path = system_rom(&format!("/usr/lib/ipxe/qemu/{file}"));
         let json = inspect_json(&path);
         assert_eq!(json["images"][0]["pcir"]["vendor_device"], id, "{file}");
@@ -656,8 +912,17 @@ fn inspects_seabios_vga_rom() {
     assert_eq!(image["header"]["pnp_offset"], 0);
     assert_eq!(image["checksum"], true);
     assert_eq!(json["config"], Value::Null);
-    assert_eq!(romtool(&["verify", path_str(&path), "--expect", "1234:1111"]).status.code(), Some(0));
+    assert_eq!(
+        romtool(&["verify", path_str(&path), "--expect", "1234:1111"])
+            .status
+            .code(),
+        Some(0)
+    );
     // SeaBIOS's ISA VGA ROM has no PCIR at all.
     let isa = system_rom("/usr/share/seabios/vgabios-isavga.bin");
-    assert_verify_fails(&isa, &[], &["image 0 at 0x0: no PCI data structure: the PCIR pointer at 0x18 is 0"]);
+    assert_verify_fails(
+        &isa,
+        &[],
+        &["image 0 at 0x0: no PCI data structure: the PCIR pointer at 0x18 is 0"],
+    );
 }

@@ -33,7 +33,10 @@ impl Args {
             if let Some(&known) = valued.iter().find(|&&v| v == name) {
                 let value = match inline {
                     Some(v) => v,
-                    None => iter.next().cloned().ok_or(format!("--{name} needs a value"))?,
+                    None => iter
+                        .next()
+                        .cloned()
+                        .ok_or(format!("--{name} needs a value"))?,
                 };
                 if out.values.insert(known, value).is_some() {
                     return Err(format!("--{name} given twice"));
@@ -82,8 +85,12 @@ mod tests {
 
     #[test]
     fn parses_values_flags_and_positionals() {
-        let a = Args::parse(&strings(&["rom.bin", "--expect=1af4:1000", "--json", "--out", "x"]), &["expect", "out"], &["json"])
-            .unwrap();
+        let a = Args::parse(
+            &strings(&["rom.bin", "--expect=1af4:1000", "--json", "--out", "x"]),
+            &["expect", "out"],
+            &["json"],
+        )
+        .unwrap();
         assert_eq!(a.one_path(), Ok("rom.bin"));
         assert_eq!(a.value("expect"), Some("1af4:1000"));
         assert_eq!(a.value("out"), Some("x"));

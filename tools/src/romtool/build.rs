@@ -48,9 +48,18 @@ pub fn flatten(elf_bytes: &[u8]) -> Result<FlatImage, String> {
         if sh.sh_flags & u64::from(SHF_ALLOC) == 0 || sh.sh_size == 0 {
             continue;
         }
-        let name = elf.shdr_strtab.get_at(sh.sh_name).unwrap_or("?").to_string();
+        let name = elf
+            .shdr_strtab
+            .get_at(sh.sh_name)
+            .unwrap_or("?")
+            .to_string();
         let in_image = sh.sh_type != SHT_NOBITS;
-        sections.push(SectionInfo { name: name.clone(), addr: sh.sh_addr, size: sh.sh_size, in_image });
+        sections.push(SectionInfo {
+            name: name.clone(),
+            addr: sh.sh_addr,
+            size: sh.sh_size,
+            in_image,
+        });
         if !in_image {
             continue;
         }
@@ -85,13 +94,19 @@ pub fn flatten(elf_bytes: &[u8]) -> Result<FlatImage, String> {
     let len = match rom_end {
         Some(end) => {
             if end == 0 || end % BLOCK_LEN as u64 != 0 {
-                return Err(format!("_rom_end = 0x{end:x} is not a non-zero multiple of {BLOCK_LEN}"));
+                return Err(format!(
+                    "_rom_end = 0x{end:x} is not a non-zero multiple of {BLOCK_LEN}"
+                ));
             }
             if end < loaded_end as u64 {
-                return Err(format!("_rom_end = 0x{end:x} is before the end of the loaded data (0x{loaded_end:x})"));
+                return Err(format!(
+                    "_rom_end = 0x{end:x} is before the end of the loaded data (0x{loaded_end:x})"
+                ));
             }
             if end > MAX_LEGACY_LEN as u64 {
-                return Err(format!("_rom_end = 0x{end:x} is past the {MAX_LEGACY_LEN}-byte limit of a legacy ROM"));
+                return Err(format!(
+                    "_rom_end = 0x{end:x} is past the {MAX_LEGACY_LEN}-byte limit of a legacy ROM"
+                ));
             }
             end as usize
         }
@@ -99,7 +114,9 @@ pub fn flatten(elf_bytes: &[u8]) -> Result<FlatImage, String> {
         None => (loaded_end + 1).div_ceil(BLOCK_LEN) * BLOCK_LEN,
     };
     if len > MAX_LEGACY_LEN {
-        return Err(format!("the image would be {len} bytes; a legacy ROM holds at most {MAX_LEGACY_LEN}"));
+        return Err(format!(
+            "the image would be {len} bytes; a legacy ROM holds at most {MAX_LEGACY_LEN}"
+        ));
     }
 
     let mut bytes = vec![0u8; len];
@@ -107,12 +124,26 @@ pub fn flatten(elf_bytes: &[u8]) -> Result<FlatImage, String> {
         bytes[*start..*end].copy_from_slice(data);
     }
     sections.sort_by_key(|s| s.addr);
-    Ok(FlatImage { bytes, sections, loaded_end, from_rom_end: rom_end.is_some() })
+    Ok(FlatImage {
+        bytes,
+        sections,
+        loaded_end,
+        from_rom_end: rom_end.is_some(),
+    })
 }
 
 /// Flattens and patches; returns the finished image and its size report.
-pub fn build(elf_bytes: &[u8], identity: &Identity, product: Option<&str>) -> Result<(Vec<u8>, String), String> {
-    let FlatImage { mut bytes, sections, loaded_end, from_rom_end } = flatten(elf_bytes)?;
+pub fn build(
+    elf_bytes: &[u8],
+    identity: &Identity,
+    product: Option<&str>,
+) -> Result<(Vec<u8>, String), String> {
+    let FlatImage {
+        mut bytes,
+        sections,
+        loaded_end,
+        from_rom_end,
+    } = flatten(elf_bytes)?;
     if let Some(name) = product {
         patch::set_product_name(&mut bytes, name).map_err(|e| e.to_string())?;
     }
@@ -124,7 +155,10 @@ pub fn build(elf_bytes: &[u8], identity: &Identity, product: Option<&str>) -> Re
         .filter(|f| !(identity.last_image == Some(false) && f.problem == Problem::LastImageMissing))
         .collect();
     if let Some(first) = problems.first() {
-        return Err(format!("the patched image is not valid: {first} ({} problem(s); run romtool verify)", problems.len()));
+        return Err(format!(
+            "the patched image is not valid: {first} ({} problem(s); run romtool verify)",
+            problems.len()
+        ));
     }
 
     let len = bytes.len();

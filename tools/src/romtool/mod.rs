@@ -31,7 +31,10 @@ usage: romtool <command> ...
   config ROM --show | --clear";
 
 /// Default PCIR ID: QEMU's virtio-net (transitional), the usual carrier.
-pub const DEFAULT_ID: PciId = PciId { vendor: 0x1af4, device: 0x1000 };
+pub const DEFAULT_ID: PciId = PciId {
+    vendor: 0x1af4,
+    device: 0x1000,
+};
 
 /// A failure: its message and exit code.
 pub struct Failure {
@@ -40,11 +43,17 @@ pub struct Failure {
 }
 
 fn usage(message: impl Into<String>) -> Failure {
-    Failure { code: 2, message: message.into() }
+    Failure {
+        code: 2,
+        message: message.into(),
+    }
 }
 
 fn failed(message: impl Into<String>) -> Failure {
-    Failure { code: 1, message: message.into() }
+    Failure {
+        code: 1,
+        message: message.into(),
+    }
 }
 
 /// Runs a command line (without the program name); returns the exit code.
@@ -93,7 +102,10 @@ fn write_atomically(path: &str, bytes: &[u8]) -> Result<(), Failure> {
 
 fn parse_expect(args: &Args) -> Result<Option<PciId>, Failure> {
     args.value("expect")
-        .map(|s| s.parse::<PciId>().map_err(|e| usage(format!("--expect {s:?}: {e}"))))
+        .map(|s| {
+            s.parse::<PciId>()
+                .map_err(|e| usage(format!("--expect {s:?}: {e}")))
+        })
         .transpose()
 }
 
@@ -105,30 +117,48 @@ fn cmd_build(argv: &[String]) -> Result<(), Failure> {
     )
     .map_err(usage)?;
     if !args.positional.is_empty() {
-        return Err(usage(format!("unexpected argument {:?}", args.positional[0])));
+        return Err(usage(format!(
+            "unexpected argument {:?}",
+            args.positional[0]
+        )));
     }
     let elf = args.required("elf").map_err(usage)?;
     let out = args.required("out").map_err(usage)?;
     let hex = |name: &str, default: u16| -> Result<u16, Failure> {
         match args.value(name) {
             None => Ok(default),
-            Some(s) => romfmt::pcir::parse_hex16(s).map_err(|_| usage(format!("--{name} {s:?}: expected 1-4 hex digits"))),
+            Some(s) => romfmt::pcir::parse_hex16(s)
+                .map_err(|_| usage(format!("--{name} {s:?}: expected 1-4 hex digits"))),
         }
     };
-    let id = PciId { vendor: hex("vendor", DEFAULT_ID.vendor)?, device: hex("device", DEFAULT_ID.device)? };
+    let id = PciId {
+        vendor: hex("vendor", DEFAULT_ID.vendor)?,
+        device: hex("device", DEFAULT_ID.device)?,
+    };
     let class = args
         .value("class")
-        .map(|s| ClassCode::parse_hex(s).ok_or_else(|| usage(format!("--class {s:?}: expected 6 hex digits, e.g. 020000"))))
+        .map(|s| {
+            ClassCode::parse_hex(s)
+                .ok_or_else(|| usage(format!("--class {s:?}: expected 6 hex digits, e.g. 020000")))
+        })
         .transpose()?;
     let last_image = match (args.flag("last-image"), args.flag("more-images")) {
-        (true, true) => return Err(usage("--last-image and --more-images contradict each other")),
+        (true, true) => {
+            return Err(usage(
+                "--last-image and --more-images contradict each other",
+            ))
+        }
         (true, false) => Some(true),
         (false, true) => Some(false),
         (false, false) => None,
     };
-    let identity = Identity { id, class, last_image };
-    let (image, report) =
-        build::build(&read(elf)?, &identity, args.value("product")).map_err(|e| failed(format!("{elf}: {e}")))?;
+    let identity = Identity {
+        id,
+        class,
+        last_image,
+    };
+    let (image, report) = build::build(&read(elf)?, &identity, args.value("product"))
+        .map_err(|e| failed(format!("{elf}: {e}")))?;
     write_atomically(out, &image)?;
     println!("romtool build: {elf} -> {out}");
     print!("{report}");
@@ -141,7 +171,8 @@ fn cmd_inspect(argv: &[String]) -> Result<(), Failure> {
     let rom = read(path)?;
     let description = inspect::describe(path, &rom, parse_expect(&args)?);
     if args.flag("json") {
-        let text = serde_json::to_string_pretty(&description.to_json()).map_err(|e| failed(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&description.to_json())
+            .map_err(|e| failed(e.to_string()))?;
         println!("{text}");
     } else {
         print!("{}", description.to_text());
@@ -166,27 +197,39 @@ fn cmd_verify(argv: &[String]) -> Result<(), Failure> {
 }
 
 fn cmd_config(argv: &[String]) -> Result<(), Failure> {
-    let args = Args::parse(argv, &["target", "ip", "gateway"], &["show", "clear"]).map_err(usage)?;
+    let args =
+        Args::parse(argv, &["target", "ip", "gateway"], &["show", "clear"]).map_err(usage)?;
     let path = args.one_path().map_err(usage)?;
     let mut rom = read(path)?;
-    let writes = args.value("target").is_some() || args.value("ip").is_some() || args.value("gateway").is_some();
+    let writes = args.value("target").is_some()
+        || args.value("ip").is_some()
+        || args.value("gateway").is_some();
     match (args.flag("show"), args.flag("clear"), writes) {
         (true, false, false) => return show_config(path, &rom),
         (false, true, false) => {
-            let offset = patch::write_config(&mut rom, None).map_err(|e| failed(format!("{path}: {e}")))?;
+            let offset =
+                patch::write_config(&mut rom, None).map_err(|e| failed(format!("{path}: {e}")))?;
             finish_config(path, &rom, offset)?;
             return show_config(path, &rom);
         }
         (false, false, true) => {}
-        _ => return Err(usage("use exactly one of --show, --clear, or --target/--ip to write")),
+        _ => {
+            return Err(usage(
+                "use exactly one of --show, --clear, or --target/--ip to write",
+            ))
+        }
     }
 
     let uri_text = args.required("target").map_err(usage)?;
     let target = uri::parse_srp_uri(uri_text).map_err(usage)?;
-    let (local_ip, prefix_len) = uri::parse_cidr(args.required("ip").map_err(usage)?).map_err(usage)?;
+    let (local_ip, prefix_len) =
+        uri::parse_cidr(args.required("ip").map_err(usage)?).map_err(usage)?;
     let gateway = args
         .value("gateway")
-        .map(|g| g.parse::<Ipv4Addr>().map_err(|_| usage(format!("bad --gateway {g:?}: expected A.B.C.D"))))
+        .map(|g| {
+            g.parse::<Ipv4Addr>()
+                .map_err(|_| usage(format!("bad --gateway {g:?}: expected A.B.C.D")))
+        })
         .transpose()?;
     let repr = ConfigRepr {
         local_ip,
@@ -198,7 +241,8 @@ fn cmd_config(argv: &[String]) -> Result<(), Failure> {
         target_guid: target.guid,
         uri: uri_text,
     };
-    let offset = patch::write_config(&mut rom, Some(&repr)).map_err(|e| failed(format!("{path}: {e}")))?;
+    let offset =
+        patch::write_config(&mut rom, Some(&repr)).map_err(|e| failed(format!("{path}: {e}")))?;
     finish_config(path, &rom, offset)?;
     show_config(path, &rom)
 }
@@ -231,7 +275,11 @@ fn show_config(path: &str, rom: &[u8]) -> Result<(), Failure> {
                 println!("  {line}");
             }
         }
-        Err(e) => return Err(failed(format!("{path}: config block at 0x{offset:x} is corrupt: {e}"))),
+        Err(e) => {
+            return Err(failed(format!(
+                "{path}: config block at 0x{offset:x} is corrupt: {e}"
+            )))
+        }
     }
     Ok(())
 }

@@ -12,9 +12,20 @@ pub struct Obj {
 
 #[derive(Debug)]
 enum Row {
-    Field { key: &'static str, text: String, json: Value },
-    Child { key: &'static str, title: String, obj: Obj },
-    List { key: &'static str, items: Vec<(String, Obj)> },
+    Field {
+        key: &'static str,
+        text: String,
+        json: Value,
+    },
+    Child {
+        key: &'static str,
+        title: String,
+        obj: Obj,
+    },
+    List {
+        key: &'static str,
+        items: Vec<(String, Obj)>,
+    },
 }
 
 impl Obj {
@@ -23,8 +34,17 @@ impl Obj {
     }
 
     /// A value shown as `text` and stored in JSON as `json`.
-    pub fn field(&mut self, key: &'static str, text: impl Display, json: impl Into<Value>) -> &mut Self {
-        self.rows.push(Row::Field { key, text: text.to_string(), json: json.into() });
+    pub fn field(
+        &mut self,
+        key: &'static str,
+        text: impl Display,
+        json: impl Into<Value>,
+    ) -> &mut Self {
+        self.rows.push(Row::Field {
+            key,
+            text: text.to_string(),
+            json: json.into(),
+        });
         self
     }
 
@@ -41,7 +61,11 @@ impl Obj {
     }
 
     pub fn child(&mut self, key: &'static str, title: impl Display, obj: Obj) -> &mut Self {
-        self.rows.push(Row::Child { key, title: title.to_string(), obj });
+        self.rows.push(Row::Child {
+            key,
+            title: title.to_string(),
+            obj,
+        });
         self
     }
 
@@ -56,7 +80,10 @@ impl Obj {
             let (key, value) = match row {
                 Row::Field { key, json, .. } => (key, json.clone()),
                 Row::Child { key, obj, .. } => (key, obj.to_json()),
-                Row::List { key, items } => (key, Value::Array(items.iter().map(|(_, o)| o.to_json()).collect())),
+                Row::List { key, items } => (
+                    key,
+                    Value::Array(items.iter().map(|(_, o)| o.to_json()).collect()),
+                ),
             };
             map.insert(key.to_string(), value);
         }
@@ -102,8 +129,13 @@ mod tests {
         let mut inner = Obj::new();
         inner.hex("pointer", 0x1cu16, 4);
         let mut top = Obj::new();
-        top.num("size_blocks", 3u8).child("pcir", "PCIR at 0x1c", inner).list("items", vec![("item 0".into(), Obj::new())]);
-        assert_eq!(top.to_text(), "size blocks: 3\nPCIR at 0x1c\n  pointer: 0x001c\nitem 0\n");
+        top.num("size_blocks", 3u8)
+            .child("pcir", "PCIR at 0x1c", inner)
+            .list("items", vec![("item 0".into(), Obj::new())]);
+        assert_eq!(
+            top.to_text(),
+            "size blocks: 3\nPCIR at 0x1c\n  pointer: 0x001c\nitem 0\n"
+        );
         assert_eq!(
             top.to_json(),
             serde_json::json!({"size_blocks": 3, "pcir": {"pointer": 28}, "items": [{}]})

@@ -38,13 +38,17 @@ pub fn parse_srp_uri(uri: &str) -> Result<SrpTarget, String> {
         None => (authority, None),
     };
 
-    let ip: Ipv4Addr = host.parse().map_err(|_| bad("the host must be an IPv4 address (a.b.c.d)"))?;
+    let ip: Ipv4Addr = host
+        .parse()
+        .map_err(|_| bad("the host must be an IPv4 address (a.b.c.d)"))?;
     if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
         return Err(bad("the target address must be a unicast address"));
     }
     let port = match port {
         None => DEFAULT_TARGET_PORT,
-        Some(p) => decimal(p).and_then(|n| u16::try_from(n).ok()).filter(|&n| n != 0)
+        Some(p) => decimal(p)
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|&n| n != 0)
             .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?,
     };
     let lun = match lun {
@@ -62,10 +66,16 @@ pub fn parse_srp_uri(uri: &str) -> Result<SrpTarget, String> {
                 .or_else(|| q.strip_prefix("guid=0X"))
                 .filter(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
                 .ok_or_else(|| bad("the only query is guid=0x followed by 16 hex digits"))?;
-            Some(u64::from_str_radix(hex, 16).map_err(|_| bad("guid is not hex"))?).filter(|&g| g != 0)
+            Some(u64::from_str_radix(hex, 16).map_err(|_| bad("guid is not hex"))?)
+                .filter(|&g| g != 0)
         }
     };
-    Ok(SrpTarget { ip, port, lun, guid })
+    Ok(SrpTarget {
+        ip,
+        port,
+        lun,
+        guid,
+    })
 }
 
 /// Plain decimal digits only (no sign, no spaces), up to u32.
@@ -81,7 +91,9 @@ pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), String> {
     let bad = || format!("bad --ip {s:?}: expected A.B.C.D/N with N from 1 to 32");
     let (ip, prefix) = s.split_once('/').ok_or_else(bad)?;
     let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
-    let prefix = decimal(prefix).filter(|n| (1..=32).contains(n)).ok_or_else(bad)? as u8;
+    let prefix = decimal(prefix)
+        .filter(|n| (1..=32).contains(n))
+        .ok_or_else(bad)? as u8;
     Ok((ip, prefix))
 }
 
@@ -100,8 +112,16 @@ mod tests {
         assert_eq!((t.port, t.lun, t.guid), (5000, Lun::default(), None));
         let t = parse_srp_uri("srp://192.168.1.5/").unwrap();
         assert_eq!(t.lun.index(), Some(0));
-        assert_eq!(parse_srp_uri("srp://1.2.3.4/300").unwrap().lun.0[..2], [0x41, 0x2c]);
-        assert_eq!(parse_srp_uri("srp://1.2.3.4?guid=0x0000000000000000").unwrap().guid, None);
+        assert_eq!(
+            parse_srp_uri("srp://1.2.3.4/300").unwrap().lun.0[..2],
+            [0x41, 0x2c]
+        );
+        assert_eq!(
+            parse_srp_uri("srp://1.2.3.4?guid=0x0000000000000000")
+                .unwrap()
+                .guid,
+            None
+        );
     }
 
     #[test]
@@ -133,8 +153,18 @@ mod tests {
 
     #[test]
     fn parses_cidr() {
-        assert_eq!(parse_cidr("10.0.0.2/24"), Ok((Ipv4Addr::new(10, 0, 0, 2), 24)));
-        for bad in ["10.0.0.2", "10.0.0.2/0", "10.0.0.2/33", "10.0.0/8", "/8", "10.0.0.2/x"] {
+        assert_eq!(
+            parse_cidr("10.0.0.2/24"),
+            Ok((Ipv4Addr::new(10, 0, 0, 2), 24))
+        );
+        for bad in [
+            "10.0.0.2",
+            "10.0.0.2/0",
+            "10.0.0.2/33",
+            "10.0.0/8",
+            "/8",
+            "10.0.0.2/x",
+        ] {
             assert!(parse_cidr(bad).is_err(), "{bad}");
         }
     }
