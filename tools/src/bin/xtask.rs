@@ -57,11 +57,17 @@ fn rom(args: &[String]) -> Result<PathBuf, String> {
 }
 
 fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
-    let root = qemu::workspace_root();
-    let target = qemu::target_dir();
     // The test-disk flavour gets its own target dir so the two builds never
     // invalidate each other's caches.
     let sub = if test_disk { "rom-testdisk" } else { "rom" };
+    let out = if test_disk { qemu::testdisk_rom() } else { qemu::production_rom() };
+    build_rom_into(test_disk, sub, &out)?;
+    Ok(out)
+}
+
+fn build_rom_into(test_disk: bool, sub: &str, out: &Path) -> Result<(), String> {
+    let root = qemu::workspace_root();
+    let target = qemu::target_dir();
     let mut c = cargo();
     c.args(["build", "--quiet", "-p", "rom16", "--bin", "rom16", "--profile", "rom"])
         .arg("--target")
@@ -79,9 +85,22 @@ fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
     }
     status(c)?;
     let elf = target.join(sub).join("i686-rom/rom/rom16");
-    let out = if test_disk { qemu::testdisk_rom() } else { qemu::production_rom() };
-    romtool_build(&elf, &out)?;
-    Ok(out)
+    romtool_build(&elf, out)
+}
+
+/// Same sources, same bytes: a from-scratch build in a second target dir
+/// must reproduce the production image exactly.
+fn check_reproducible() -> Result<(), String> {
+    let first = std::fs::read(qemu::production_rom()).map_err(|e| e.to_string())?;
+    let again = qemu::target_dir().join("srpboot-repro.rom");
+    let _ = std::fs::remove_dir_all(qemu::target_dir().join("rom-repro"));
+    build_rom_into(false, "rom-repro", &again)?;
+    let second = std::fs::read(&again).map_err(|e| e.to_string())?;
+    if first != second {
+        return Err(format!("ROM build is not reproducible: {} differs from a clean rebuild", again.display()));
+    }
+    println!("xtask: ROM build reproducible ({} bytes)", first.len());
+    Ok(())
 }
 
 fn romtool_build(elf: &Path, out: &Path) -> Result<(), String> {
@@ -139,6 +158,7 @@ fn demo(_args: &[String]) -> Result<(), String> {
 fn test(_args: &[String]) -> Result<(), String> {
     build_rom(false)?;
     build_rom(true)?;
+    check_reproducible()?;
     let mut c = cargo();
     c.args(["test", "--workspace"]);
     status(c)
