@@ -23,8 +23,10 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "run.sh: cargo-fuzz is not installed (cargo install cargo-fuzz)" >&2
   exit 2
 fi
-if ! cargo fuzz list | grep -qx "$target"; then
-  echo "run.sh: no fuzz target '$target'; targets: $(cargo fuzz list | tr '\n' ' ')" >&2
+# (list into a variable: `cargo fuzz list | grep -q` breaks the pipe under pipefail)
+targets=$(cargo fuzz list)
+if ! grep -qx "$target" <<<"$targets"; then
+  echo "run.sh: no fuzz target '$target'; targets: $(tr '\n' ' ' <<<"$targets")" >&2
   exit 2
 fi
 

@@ -7,7 +7,9 @@
 //! * `demo`               the README's main job. Until the SRP backend lands it
 //!   boots GRUB -> Debian's Linux from a disk served by the ROM's INT 13h
 //!   (test-disk flavour, disk image handed over by QEMU fw_cfg).
-//! * `test`               build every ROM, then run every test in the workspace.
+//! * `fuzz [SECONDS]`     run every cargo-fuzz target in `fuzz/` for SECONDS (default 20).
+//! * `test`               build every ROM, run every test in the workspace, then
+//!   every fuzz target for a bounded time (`SRPBOOT_FUZZ_SECONDS`, default 15).
 //!
 //! Host prerequisites are installed by `scripts/setup` (README).
 
@@ -24,8 +26,9 @@ fn main() {
         "run" => run(rest),
         "test" => test(rest),
         "demo" => demo(rest),
+        "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
         _ => {
-            eprintln!("usage: cargo xtask <rom [--test-disk] | run | demo | test>");
+            eprintln!("usage: cargo xtask <rom [--test-disk] | run | demo | fuzz [SECONDS] | test>");
             exit(2)
         }
     };
@@ -161,5 +164,37 @@ fn test(_args: &[String]) -> Result<(), String> {
     check_reproducible()?;
     let mut c = cargo();
     c.args(["test", "--workspace"]);
-    status(c)
+    status(c)?;
+    let secs = std::env::var("SRPBOOT_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
+    fuzz(secs)
+}
+
+/// Fuzz targets: the `[[bin]]` names in fuzz/Cargo.toml.
+fn fuzz_targets() -> Result<Vec<String>, String> {
+    let toml = std::fs::read_to_string(qemu::workspace_root().join("fuzz/Cargo.toml")).map_err(|e| e.to_string())?;
+    let mut names = vec![];
+    let mut in_bin = false;
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin {
+            if let Some(v) = line.strip_prefix("name").map(str::trim).and_then(|r| r.strip_prefix('=')) {
+                names.push(v.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Runs each fuzz target for `secs` seconds; any crash fails the run.
+fn fuzz(secs: u32) -> Result<(), String> {
+    let targets = fuzz_targets()?;
+    for t in &targets {
+        println!("xtask: fuzzing {t} for {secs} s");
+        let mut c = Command::new("bash");
+        c.arg(qemu::workspace_root().join("fuzz/run.sh")).arg(t).arg(secs.to_string());
+        status(c).map_err(|e| format!("fuzz target {t}: {e} (reproducer in fuzz/artifacts/{t}/)"))?;
+    }
+    println!("xtask: {} fuzz targets ran {secs} s each without a crash", targets.len());
+    Ok(())
 }
