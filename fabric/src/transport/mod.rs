@@ -322,6 +322,11 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         self.core.arp.resolve(now, hop)
     }
 
+    /// Where resolving `ip` stands, without starting anything.
+    pub fn arp_status(&self, ip: Ipv4Address) -> Resolution {
+        self.core.arp.status(self.next_hop(ip))
+    }
+
     /// Records that `ip` is reached through `mac` (e.g. the source of a
     /// CM MAD it sent us).
     pub fn learn(&mut self, now: Instant, ip: Ipv4Address, mac: EthernetAddress) {
@@ -701,4 +706,4 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
