@@ -74,4 +74,45 @@ fn grub_linux16_kernel_sees_our_edd_disk() {
     assert_eq!(edd("interface"), "SCSI id: 0 lun: 0");
     assert_eq!(edd("version"), "0x30");
     assert!(edd("extensions").contains("64-bit extensions"));
+    // The ROM's state (RAM segment from the banner) is hidden from the OS:
+    // the kernel's E820 map has it inside a reserved range.
+    let ram: u64 = out.serial.lines().find(|l| l.starts_with("srpboot ")).and_then(|l| l.split(" RAM ").nth(1)).map(|s| u64::from_str_radix(&s[..4], 16).unwrap() * 16).expect("banner");
+    let reserved = out.serial.lines().filter(|l| l.contains("BIOS-e820: [mem ") && l.ends_with("reserved")).any(|l| {
+        let r = &l[l.find("[mem ").unwrap() + 5..];
+        let r = &r[..r.find(']').unwrap()];
+        let (a, b) = r.split_once('-').unwrap();
+        let (a, b) = (u64::from_str_radix(&a[2..], 16).unwrap(), u64::from_str_radix(&b[2..], 16).unwrap());
+        a <= ram && ram < b
+    });
+    assert!(reserved, "RAM copy at {ram:#x} is not E820-reserved:\n{}", out.describe());
+}
+
+/// With a second, SeaBIOS-owned disk and our ROM first in the boot order,
+/// our drive is 0x80, SeaBIOS's becomes 0x81 (40:75 counts both), and a
+/// loader sees both, numbered contiguously.
+#[test]
+fn drives_stay_contiguous_with_a_seabios_disk() {
+    let disk = image("grub");
+    let other = image("syslinux");
+    let out = Qemu::new("loader-two-disks")
+        .args([
+            "-netdev".to_string(),
+            "user,id=n0".to_string(),
+            "-device".to_string(),
+            format!("virtio-net-pci,netdev=n0,romfile={},bootindex=1", rom().display()),
+            "-drive".to_string(),
+            format!("file={},if=none,id=d1,format=raw,snapshot=on", other.display()),
+            "-device".to_string(),
+            "ide-hd,drive=d1,bootindex=2".to_string(),
+            "-fw_cfg".to_string(),
+            format!("name=opt/srpboot/disk,file={}", disk.display()),
+        ])
+        .timeout_secs(120)
+        .run();
+    assert!(out.serial.contains("srpboot: drive 80:"), "{}", out.describe());
+    // GRUB booted from our drive (0x80) and its `ls` lists the IDE disk as hd1.
+    assert!(out.serial.contains("SRPBOOT-GRUB-OK"), "{}", out.describe());
+    let ls = out.serial.lines().find(|l| l.contains("(hd0)")).unwrap_or_else(|| panic!("no ls line\n{}", out.describe()));
+    assert!(ls.contains("(hd1)") && ls.contains("(hd1,msdos1)"), "{ls}");
+    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
 }
