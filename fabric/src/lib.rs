@@ -16,6 +16,7 @@ pub mod channel;
 pub mod cm;
 pub mod memory;
 pub mod nic;
+pub mod srp;
 pub mod time;
 pub mod transport;
 pub mod uri;
