@@ -73,7 +73,10 @@ const REGION: usize = 16 << 20;
 const CHUNK: u32 = 64 * 1024;
 
 fn run(mtu_frame: usize, total_mib: usize) {
-    let seg = Rc::new(RefCell::new(Box::new(Segment::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]))));
+    let seg = Rc::new(RefCell::new(Box::new(Segment::new(
+        [2, 0, 0, 0, 0, 1],
+        [2, 0, 0, 0, 0, 2],
+    ))));
     let (ip_i, ip_t) = (Ipv4Address::new(10, 0, 0, 1), Ipv4Address::new(10, 0, 0, 2));
     let hcfg = |ip, seed| {
         let mut c = HcaConfig::new(ip, seed);
@@ -81,17 +84,33 @@ fn run(mtu_frame: usize, total_mib: usize) {
         c.window = 24;
         c
     };
-    let cm = CmConfig { max_path_mtu: 4096, initiator_depth: 4, ..CmConfig::default() };
+    let cm = CmConfig {
+        max_path_mtu: 4096,
+        initiator_depth: 4,
+        ..CmConfig::default()
+    };
     let mut init: Initiator<Port, Mem, 16, 1024> = Initiator::new(
-        Port { seg: seg.clone(), port: 0, mtu_frame },
+        Port {
+            seg: seg.clone(),
+            port: 0,
+            mtu_frame,
+        },
         Mem(vec![0x11; REGION]),
         hcfg(ip_i, 1),
         cm,
         ip_t,
         5000,
     );
-    let mut tgt: Passive<Port, Mem, 1, 16, 1024> =
-        Passive::new(Port { seg: seg.clone(), port: 1, mtu_frame }, Mem(vec![0x22; REGION]), hcfg(ip_t, 2), cm);
+    let mut tgt: Passive<Port, Mem, 1, 16, 1024> = Passive::new(
+        Port {
+            seg: seg.clone(),
+            port: 1,
+            mtu_frame,
+        },
+        Mem(vec![0x22; REGION]),
+        hcfg(ip_t, 2),
+        cm,
+    );
     tgt.listen(5000).unwrap();
     let mut now = 0u64;
     init.connect(Instant(now), b"login").unwrap();
@@ -110,7 +129,16 @@ fn run(mtu_frame: usize, total_mib: usize) {
         }
     }
     let conn = conn.unwrap();
-    let region = init.register(0, REGION as u32, Access { remote_write: true, remote_read: true }).unwrap();
+    let region = init
+        .register(
+            0,
+            REGION as u32,
+            Access {
+                remote_write: true,
+                remote_read: true,
+            },
+        )
+        .unwrap();
     let pmtu = tgt.path_mtu(conn);
     for write in [true, false] {
         let n = (total_mib << 20) / CHUNK as usize;
@@ -120,9 +148,25 @@ fn run(mtu_frame: usize, total_mib: usize) {
             while posted < n && tgt.send_window(conn) > 0 {
                 let off = (posted * CHUNK as usize % REGION) as u64;
                 if write {
-                    tgt.rdma_write(conn, posted as u64, off, region.addr + off, region.rkey, CHUNK).unwrap();
+                    tgt.rdma_write(
+                        conn,
+                        posted as u64,
+                        off,
+                        region.addr + off,
+                        region.rkey,
+                        CHUNK,
+                    )
+                    .unwrap();
                 } else {
-                    tgt.rdma_read(conn, posted as u64, off, region.addr + off, region.rkey, CHUNK).unwrap();
+                    tgt.rdma_read(
+                        conn,
+                        posted as u64,
+                        off,
+                        region.addr + off,
+                        region.rkey,
+                        CHUNK,
+                    )
+                    .unwrap();
                 }
                 posted += 1;
             }
@@ -152,7 +196,10 @@ fn run(mtu_frame: usize, total_mib: usize) {
 }
 
 fn main() {
-    let mib = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(256);
+    let mib = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
     run(MAX_FRAME, mib);
     run(1514, mib / 2);
 }

@@ -59,7 +59,11 @@ fn normalize(ours: &[u8], golden: &[u8]) -> Vec<u8> {
                 a.remote_comm_id = b.remote_comm_id;
                 Message::Rtu(a)
             }
-            (a, b) => panic!("message mismatch: ours {:?}, golden {:?}", a.attr_id(), b.attr_id()),
+            (a, b) => panic!(
+                "message mismatch: ours {:?}, golden {:?}",
+                a.attr_id(),
+                b.attr_id()
+            ),
         };
         om.emit(&mut mad::Packet::new_unchecked(&mut mad_buf[..]));
         o.payload = &mad_buf;
@@ -74,7 +78,9 @@ fn normalize(ours: &[u8], golden: &[u8]) -> Vec<u8> {
 
 fn cm_message(frame: &[u8]) -> Message<'_> {
     let r = roce::Repr::parse(frame).unwrap();
-    cm::Repr::parse(&mad::Packet::new_checked(r.payload).unwrap()).unwrap().message
+    cm::Repr::parse(&mad::Packet::new_checked(r.payload).unwrap())
+        .unwrap()
+        .message
 }
 
 #[test]
@@ -101,17 +107,35 @@ fn connection_setup_and_first_packets_match_linux() {
     let mut port_t = SharedPort::new(&seg, 1);
     port_t.sent = Some(vec![]);
     // ib_srp's REQ: local ACK timeout 19; rdma_cm port 54343 → 5000.
-    let icfg = CmConfig { local_ack_timeout: 19, local_port: 54343, ..CmConfig::default() };
-    let mut init: Initiator<Mtu1500, VecMem, 16, 1024> =
-        Initiator::new(Mtu1500(port_i), VecMem::new(0, 4096), HcaConfig::new(IP_I, 1), icfg, IP_T, 5000);
-    let tcfg = CmConfig { initiator_depth: 4, ..CmConfig::default() };
-    let mut tgt: Passive<Mtu1500, VecMem, 1, 16, 1024> =
-        Passive::new(Mtu1500(port_t), VecMem::new(0, 4096), HcaConfig::new(IP_T, 2), tcfg);
+    let icfg = CmConfig {
+        local_ack_timeout: 19,
+        local_port: 54343,
+        ..CmConfig::default()
+    };
+    let mut init: Initiator<Mtu1500, VecMem, 16, 1024> = Initiator::new(
+        Mtu1500(port_i),
+        VecMem::new(0, 4096),
+        HcaConfig::new(IP_I, 1),
+        icfg,
+        IP_T,
+        5000,
+    );
+    let tcfg = CmConfig {
+        initiator_depth: 4,
+        ..CmConfig::default()
+    };
+    let mut tgt: Passive<Mtu1500, VecMem, 1, 16, 1024> = Passive::new(
+        Mtu1500(port_t),
+        VecMem::new(0, 4096),
+        HcaConfig::new(IP_T, 2),
+        tcfg,
+    );
     tgt.listen(5000).unwrap();
 
     let mut now = 0u64;
     init.connect(Instant(now), &login_req).unwrap();
-    let (mut up_i, mut conn_t, mut wrote, mut sent, mut got_cmd) = (false, None, false, false, false);
+    let (mut up_i, mut conn_t, mut wrote, mut sent, mut got_cmd) =
+        (false, None, false, false, false);
     for _ in 0..1000 {
         let t = Instant(now);
         while let Some(()) = init.poll(t, |e| {
@@ -122,7 +146,9 @@ fn connection_setup_and_first_packets_match_linux() {
         }) {}
         let mut req = None;
         while let Some(()) = tgt.poll(t, |e| match e {
-            CmEvent::ConnectRequest { conn, private_data, .. } => {
+            CmEvent::ConnectRequest {
+                conn, private_data, ..
+            } => {
                 assert_eq!(private_data, &login_req[..]);
                 req = Some(conn);
             }
@@ -157,19 +183,36 @@ fn connection_setup_and_first_packets_match_linux() {
         tgt.poll(Instant(now), |_| ());
     }
 
-    let roce_frames = |log: &Vec<Vec<u8>>| -> Vec<Vec<u8>> { log.iter().filter(|f| f[12..14] == [8, 0]).cloned().collect() };
+    let roce_frames = |log: &Vec<Vec<u8>>| -> Vec<Vec<u8>> {
+        log.iter()
+            .filter(|f| f[12..14] == [8, 0])
+            .cloned()
+            .collect()
+    };
     let ours_i = roce_frames(init.hca().nic().0.sent.as_ref().unwrap());
     let ours_t = roce_frames(tgt.hca().nic().0.sent.as_ref().unwrap());
     // Initiator: REQ, RTU, ACK of the zero-length write, SRP_CMD.
     // Target: REP, zero-length write, ACK of the SRP_CMD.
-    let pairs = [(&ours_i[0], 5, "REQ"), (&ours_t[0], 6, "REP"), (&ours_i[1], 7, "RTU"), (&ours_t[1], 8, "zero-length RDMA WRITE"),
-        (&ours_i[2], 9, "ACK of it"), (&ours_i[3], 10, "SEND SRP_CMD"), (&ours_t[2], 11, "ACK of it")];
+    let pairs = [
+        (&ours_i[0], 5, "REQ"),
+        (&ours_t[0], 6, "REP"),
+        (&ours_i[1], 7, "RTU"),
+        (&ours_t[1], 8, "zero-length RDMA WRITE"),
+        (&ours_i[2], 9, "ACK of it"),
+        (&ours_i[3], 10, "SEND SRP_CMD"),
+        (&ours_t[2], 11, "ACK of it"),
+    ];
     for (ours, n, what) in pairs {
         let g = golden(n);
         let norm = normalize(ours, g);
         if norm != g {
-            let diff: Vec<usize> = (0..norm.len().max(g.len())).filter(|&i| norm.get(i) != g.get(i)).collect();
-            panic!("frame {n} ({what}) differs at bytes {diff:?}\n ours   {:02x?}\n golden {:02x?}", norm, g);
+            let diff: Vec<usize> = (0..norm.len().max(g.len()))
+                .filter(|&i| norm.get(i) != g.get(i))
+                .collect();
+            panic!(
+                "frame {n} ({what}) differs at bytes {diff:?}\n ours   {:02x?}\n golden {:02x?}",
+                norm, g
+            );
         }
     }
     assert_eq!(ours_i.len(), 4, "initiator sent nothing else");
@@ -177,7 +220,15 @@ fn connection_setup_and_first_packets_match_linux() {
     // And the PSN rule of the capture: the target's first packet carries
     // the REQ's starting PSN, ours the REP's.
     let (req, rep) = (cm_message(&ours_i[0]), cm_message(&ours_t[0]));
-    let (Message::Req(req), Message::Rep(rep)) = (req, rep) else { panic!() };
-    assert_eq!(roce::Repr::parse(&ours_t[1]).unwrap().bth.psn, req.starting_psn);
-    assert_eq!(roce::Repr::parse(&ours_i[3]).unwrap().bth.psn, rep.starting_psn);
+    let (Message::Req(req), Message::Rep(rep)) = (req, rep) else {
+        panic!()
+    };
+    assert_eq!(
+        roce::Repr::parse(&ours_t[1]).unwrap().bth.psn,
+        req.starting_psn
+    );
+    assert_eq!(
+        roce::Repr::parse(&ours_i[3]).unwrap().bth.psn,
+        rep.starting_psn
+    );
 }

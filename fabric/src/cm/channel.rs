@@ -17,7 +17,8 @@ use crate::transport::{Hca, HcaConfig};
 use crate::wire::Ipv4Address;
 
 /// The passive side: a CM listening for several initiators at once.
-pub type Passive<N, M, const QPS: usize, const DEPTH: usize, const MSG: usize> = Cm<N, M, QPS, DEPTH, MSG>;
+pub type Passive<N, M, const QPS: usize, const DEPTH: usize, const MSG: usize> =
+    Cm<N, M, QPS, DEPTH, MSG>;
 
 /// An initiator's channel: a CM with a single connection to `target`.
 pub struct Initiator<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> {
@@ -30,8 +31,21 @@ pub struct Initiator<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> {
 
 impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Initiator<N, M, DEPTH, MSG> {
     /// A channel to rdma_cm port `port` at `target`, not yet connecting.
-    pub fn new(nic: N, mem: M, hca: HcaConfig, cm: CmConfig, target: Ipv4Address, port: u16) -> Self {
-        Initiator { cm: Cm::new(nic, mem, hca, cm), target, port, conn: None, next_wr: 0 }
+    pub fn new(
+        nic: N,
+        mem: M,
+        hca: HcaConfig,
+        cm: CmConfig,
+        target: Ipv4Address,
+        port: u16,
+    ) -> Self {
+        Initiator {
+            cm: Cm::new(nic, mem, hca, cm),
+            target,
+            port,
+            conn: None,
+            next_wr: 0,
+        }
     }
 
     /// The connection manager underneath.
@@ -64,21 +78,30 @@ fn channel_error(e: CmError) -> ChannelError {
     }
 }
 
-impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Channel for Initiator<N, M, DEPTH, MSG> {
+impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Channel
+    for Initiator<N, M, DEPTH, MSG>
+{
     fn connect(&mut self, now: Instant, private_data: &[u8]) -> Result<(), ChannelError> {
         if !matches!(self.state(), ChannelState::Idle | ChannelState::Closed(_)) {
             return Err(ChannelError::WrongState);
         }
-        let conn = self.cm.connect(now, self.target, self.port, private_data).map_err(channel_error)?;
+        let conn = self
+            .cm
+            .connect(now, self.target, self.port, private_data)
+            .map_err(channel_error)?;
         self.conn = Some(conn);
         Ok(())
     }
 
     fn state(&self) -> ChannelState {
-        let Some(conn) = self.conn else { return ChannelState::Idle };
+        let Some(conn) = self.conn else {
+            return ChannelState::Idle;
+        };
         match self.cm.state(conn) {
             CmState::Free => ChannelState::Idle,
-            CmState::Resolving | CmState::ReqSent | CmState::ReqRcvd | CmState::RepSent => ChannelState::Connecting,
+            CmState::Resolving | CmState::ReqSent | CmState::ReqRcvd | CmState::RepSent => {
+                ChannelState::Connecting
+            }
             CmState::Established => ChannelState::Up,
             CmState::DreqSent => ChannelState::Closing,
             CmState::Closed(r) => ChannelState::Closed(r),
@@ -101,8 +124,15 @@ impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Channel for Initia
         }
     }
 
-    fn register(&mut self, addr: u64, len: u32, access: Access) -> Result<RemoteRegion, ChannelError> {
-        self.cm.register(addr, len, access).ok_or(ChannelError::NoResources)
+    fn register(
+        &mut self,
+        addr: u64,
+        len: u32,
+        access: Access,
+    ) -> Result<RemoteRegion, ChannelError> {
+        self.cm
+            .register(addr, len, access)
+            .ok_or(ChannelError::NoResources)
     }
 
     fn deregister(&mut self, region: RemoteRegion) {
@@ -131,12 +161,23 @@ impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Channel for Initia
                 _ => {}
             }
             return Some(self.cm.deliver(kind, |e| match e {
-                CmEvent::Established { private_data, .. } => f(ChannelEvent::Established(private_data)),
-                CmEvent::Rejected { reason, private_data, .. } => f(ChannelEvent::Rejected { reason, private_data }),
+                CmEvent::Established { private_data, .. } => {
+                    f(ChannelEvent::Established(private_data))
+                }
+                CmEvent::Rejected {
+                    reason,
+                    private_data,
+                    ..
+                } => f(ChannelEvent::Rejected {
+                    reason,
+                    private_data,
+                }),
                 CmEvent::Message { data, .. } => f(ChannelEvent::Message(data)),
                 CmEvent::Closed { reason, .. } => f(ChannelEvent::Closed(reason)),
                 // Filtered above.
-                CmEvent::ConnectRequest { .. } | CmEvent::Completion { .. } => f(ChannelEvent::Message(&[])),
+                CmEvent::ConnectRequest { .. } | CmEvent::Completion { .. } => {
+                    f(ChannelEvent::Message(&[]))
+                }
             }));
         }
     }

@@ -180,21 +180,39 @@ impl Conn {
 
     /// Whether the slot may be taken for a new connection.
     pub fn reusable(&self) -> bool {
-        matches!(self.state, CmState::Free) || matches!(self.state, CmState::Closed(_)) && self.events == 0
+        matches!(self.state, CmState::Free)
+            || matches!(self.state, CmState::Closed(_)) && self.events == 0
     }
 
     fn emit(&mut self, message: Message<'_>) {
-        let repr = cm::Repr { tid: self.tid, message };
+        let repr = cm::Repr {
+            tid: self.tid,
+            message,
+        };
         self.mad = [0; mad::MAD_LEN];
         repr.emit(&mut mad::Packet::new_unchecked(&mut self.mad[..]));
     }
 
     /// Builds the REQ (active side). `user` is at most 56 bytes.
     #[allow(clippy::too_many_arguments)]
-    pub fn build_req(&mut self, cfg: &CmConfig, our_ip: Ipv4Address, our_guid: u64, our_qpn: u32, pmtu: usize, user: &[u8]) {
+    pub fn build_req(
+        &mut self,
+        cfg: &CmConfig,
+        our_ip: Ipv4Address,
+        our_guid: u64,
+        our_qpn: u32,
+        pmtu: usize,
+        user: &[u8],
+    ) {
         let mut pd = [0u8; cm::REQ_PRIVATE_DATA_LEN];
-        let cma = CmaHeaderRepr { src_port: cfg.local_port, src_addr: our_ip, dst_addr: self.peer_ip };
-        cma.emit(&mut CmaHeaderPacket::new_unchecked(&mut pd[..cm::CMA_HEADER_LEN]));
+        let cma = CmaHeaderRepr {
+            src_port: cfg.local_port,
+            src_addr: our_ip,
+            dst_addr: self.peer_ip,
+        };
+        cma.emit(&mut CmaHeaderPacket::new_unchecked(
+            &mut pd[..cm::CMA_HEADER_LEN],
+        ));
         pd[cm::CMA_HEADER_LEN..cm::CMA_HEADER_LEN + user.len()].copy_from_slice(user);
         let req = ReqRepr {
             local_comm_id: self.local_id,
@@ -261,7 +279,11 @@ impl Conn {
     }
 
     pub fn build_rtu(&mut self) {
-        self.emit(Message::Rtu(IdsRepr { local_comm_id: self.local_id, remote_comm_id: self.remote_id, private_data: &[] }));
+        self.emit(Message::Rtu(IdsRepr {
+            local_comm_id: self.local_id,
+            remote_comm_id: self.remote_id,
+            private_data: &[],
+        }));
     }
 
     pub fn build_dreq(&mut self) {
@@ -275,7 +297,14 @@ impl Conn {
 }
 
 /// A REJ MAD for a REQ (or REP) we refuse.
-pub(crate) fn rej_mad(tid: u64, local_id: u32, remote_id: u32, what: MessageKind, reason: RejectReason, pd: &[u8]) -> [u8; mad::MAD_LEN] {
+pub(crate) fn rej_mad(
+    tid: u64,
+    local_id: u32,
+    remote_id: u32,
+    what: MessageKind,
+    reason: RejectReason,
+    pd: &[u8],
+) -> [u8; mad::MAD_LEN] {
     let mut out = [0u8; mad::MAD_LEN];
     let rej = RejRepr {
         local_comm_id: local_id,
@@ -286,14 +315,26 @@ pub(crate) fn rej_mad(tid: u64, local_id: u32, remote_id: u32, what: MessageKind
         ari: &[],
         private_data: pd,
     };
-    cm::Repr { tid, message: Message::Rej(rej) }.emit(&mut mad::Packet::new_unchecked(&mut out[..]));
+    cm::Repr {
+        tid,
+        message: Message::Rej(rej),
+    }
+    .emit(&mut mad::Packet::new_unchecked(&mut out[..]));
     out
 }
 
 /// A DREP MAD.
 pub(crate) fn drep_mad(tid: u64, local_id: u32, remote_id: u32) -> [u8; mad::MAD_LEN] {
     let mut out = [0u8; mad::MAD_LEN];
-    let drep = IdsRepr { local_comm_id: local_id, remote_comm_id: remote_id, private_data: &[] };
-    cm::Repr { tid, message: Message::Drep(drep) }.emit(&mut mad::Packet::new_unchecked(&mut out[..]));
+    let drep = IdsRepr {
+        local_comm_id: local_id,
+        remote_comm_id: remote_id,
+        private_data: &[],
+    };
+    cm::Repr {
+        tid,
+        message: Message::Drep(drep),
+    }
+    .emit(&mut mad::Packet::new_unchecked(&mut out[..]));
     out
 }

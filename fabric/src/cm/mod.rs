@@ -24,7 +24,6 @@ pub mod channel;
 pub use self::channel::{Initiator, Passive};
 mod conn;
 
-
 pub use self::conn::{ib_timeout_us, mtu_code, CmConfig, CmState};
 
 use self::conn::{drep_mad, ev, rej_mad, Conn};
@@ -33,8 +32,12 @@ use crate::memory::Memory;
 use crate::nic::Nic;
 use crate::time::{Duration, Instant};
 use crate::transport::net::rdma_cm_flow_label;
-use crate::transport::{Completion, GsiMad, Hca, HcaConfig, PostError, QpAttr, QpState, Resolution};
-use crate::wire::cm::{self, CmaHeaderPacket, CmaHeaderRepr, Message, MessageKind, RejectReason, TransportType};
+use crate::transport::{
+    Completion, GsiMad, Hca, HcaConfig, PostError, QpAttr, QpState, Resolution,
+};
+use crate::wire::cm::{
+    self, CmaHeaderPacket, CmaHeaderRepr, Message, MessageKind, RejectReason, TransportType,
+};
 use crate::wire::{mad, Ipv4Address};
 
 /// A connection handle (an index into the connection table).
@@ -47,16 +50,30 @@ pub struct ConnId(pub usize);
 pub enum CmEvent<'a> {
     /// Passive: a peer asks to connect. Answer with [`Cm::accept`] or
     /// [`Cm::reject`]. `private_data` is what follows the rdma_cm header.
-    ConnectRequest { conn: ConnId, peer: Ipv4Address, private_data: &'a [u8] },
+    ConnectRequest {
+        conn: ConnId,
+        peer: Ipv4Address,
+        private_data: &'a [u8],
+    },
     /// The connection is up; the REP's private data (empty on the passive
     /// side).
-    Established { conn: ConnId, private_data: &'a [u8] },
+    Established {
+        conn: ConnId,
+        private_data: &'a [u8],
+    },
     /// The peer rejected our REQ.
-    Rejected { conn: ConnId, reason: u16, private_data: &'a [u8] },
+    Rejected {
+        conn: ConnId,
+        reason: u16,
+        private_data: &'a [u8],
+    },
     /// A message (SEND) arrived.
     Message { conn: ConnId, data: &'a [u8] },
     /// A posted work request finished.
-    Completion { conn: ConnId, completion: Completion },
+    Completion {
+        conn: ConnId,
+        completion: Completion,
+    },
     /// The connection is gone (the handle may be reused after this).
     Closed { conn: ConnId, reason: CloseReason },
 }
@@ -107,10 +124,18 @@ pub struct Cm<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG
     next_ev: usize,
 }
 
-impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Cm<N, M, QPS, DEPTH, MSG> {
+impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
+    Cm<N, M, QPS, DEPTH, MSG>
+{
     /// A CM on a new HCA.
     pub fn new(nic: N, mem: M, hca_cfg: HcaConfig, cfg: CmConfig) -> Self {
-        Cm { hca: Hca::new(nic, mem, hca_cfg), cfg, conns: [Conn::FREE; QPS], listen: [None; LISTEN_SLOTS], next_ev: 0 }
+        Cm {
+            hca: Hca::new(nic, mem, hca_cfg),
+            cfg,
+            conns: [Conn::FREE; QPS],
+            listen: [None; LISTEN_SLOTS],
+            next_ev: 0,
+        }
     }
 
     /// The HCA (memory, counters, NIC).
@@ -175,7 +200,13 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
 
     /// Starts connecting to rdma_cm port `port` at `peer`; `private_data`
     /// (at most 56 bytes) rides in the REQ after the rdma_cm header.
-    pub fn connect(&mut self, now: Instant, peer: Ipv4Address, port: u16, private_data: &[u8]) -> Result<ConnId, CmError> {
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Address,
+        port: u16,
+        private_data: &[u8],
+    ) -> Result<ConnId, CmError> {
         if private_data.len() > cm::CMA_USER_DATA_LEN {
             return Err(CmError::TooLarge);
         }
@@ -242,14 +273,23 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
         if self.listen.contains(&Some(port)) {
             return Ok(());
         }
-        let slot = self.listen.iter_mut().find(|s| s.is_none()).ok_or(CmError::NoResources)?;
+        let slot = self
+            .listen
+            .iter_mut()
+            .find(|s| s.is_none())
+            .ok_or(CmError::NoResources)?;
         *slot = Some(port);
         Ok(())
     }
 
     /// Accepts a connection request: the QP goes to RTS and a REP with
     /// `private_data` (at most 196 bytes) goes out.
-    pub fn accept(&mut self, now: Instant, conn: ConnId, private_data: &[u8]) -> Result<(), CmError> {
+    pub fn accept(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        private_data: &[u8],
+    ) -> Result<(), CmError> {
         let i = conn.0;
         let c = *self.conns.get(i).ok_or(CmError::WrongState)?;
         if c.state != CmState::ReqRcvd {
@@ -294,7 +334,12 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
 
     /// Rejects a connection request with `reason` (ib_srpt: 28, consumer
     /// defined, with SRP_LOGIN_REJ in `private_data`, at most 148 bytes).
-    pub fn reject(&mut self, conn: ConnId, reason: u16, private_data: &[u8]) -> Result<(), CmError> {
+    pub fn reject(
+        &mut self,
+        conn: ConnId,
+        reason: u16,
+        private_data: &[u8],
+    ) -> Result<(), CmError> {
         let i = conn.0;
         let c = *self.conns.get(i).ok_or(CmError::WrongState)?;
         if c.state != CmState::ReqRcvd {
@@ -304,7 +349,14 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
             return Err(CmError::TooLarge);
         }
         let local_id = self.random_nonzero();
-        let m = rej_mad(c.tid, local_id, c.remote_id, MessageKind::Req, RejectReason::from(reason), private_data);
+        let m = rej_mad(
+            c.tid,
+            local_id,
+            c.remote_id,
+            MessageKind::Req,
+            RejectReason::from(reason),
+            private_data,
+        );
         self.hca.gsi_send(c.peer_ip, c.peer_mac, &m);
         if let Some(qp) = c.qp {
             self.hca.destroy_qp(qp);
@@ -320,19 +372,26 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
         };
         // A repeated REQ: answer as the state says.
         if let Some(i) = self.conns.iter().position(|c| {
-            !c.active && c.state != CmState::Free && c.remote_id == req.local_comm_id && c.peer_ip == m.src_ip
+            !c.active
+                && c.state != CmState::Free
+                && c.remote_id == req.local_comm_id
+                && c.peer_ip == m.src_ip
         }) {
             if self.conns[i].state == CmState::RepSent {
                 self.transmit(now, i);
             }
             return;
         }
-        let listening = cm::rdma_cm_port(req.service_id).is_some_and(|p| self.listen.contains(&Some(p)));
+        let listening =
+            cm::rdma_cm_port(req.service_id).is_some_and(|p| self.listen.contains(&Some(p)));
         if !listening {
             return refuse(self, RejectReason::InvalidServiceId);
         }
-        let cma = CmaHeaderPacket::new_checked(req.private_data).and_then(|p| CmaHeaderRepr::parse(&p));
-        let Ok(cma) = cma else { return refuse(self, RejectReason::ConsumerDefined) };
+        let cma =
+            CmaHeaderPacket::new_checked(req.private_data).and_then(|p| CmaHeaderRepr::parse(&p));
+        let Ok(cma) = cma else {
+            return refuse(self, RejectReason::ConsumerDefined);
+        };
         if cma.dst_addr != self.hca.ip() || req.primary_path.remote_gid != self.hca.gid() {
             return refuse(self, RejectReason::InvalidGid);
         }
@@ -344,14 +403,18 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
             _ => return refuse(self, RejectReason::InvalidMtu),
         };
         let stale = self.conns.iter().any(|c| {
-            matches!(c.state, CmState::ReqRcvd | CmState::RepSent | CmState::Established)
-                && c.peer_ip == m.src_ip
+            matches!(
+                c.state,
+                CmState::ReqRcvd | CmState::RepSent | CmState::Established
+            ) && c.peer_ip == m.src_ip
                 && c.remote_qpn == req.local_qpn
         });
         if stale {
             return refuse(self, RejectReason::StaleConnection);
         }
-        let Some(i) = self.alloc() else { return refuse(self, RejectReason::NoQp) };
+        let Some(i) = self.alloc() else {
+            return refuse(self, RejectReason::NoQp);
+        };
         self.hca.learn(now, m.src_ip, m.src_mac);
         let c = &mut self.conns[i];
         c.state = CmState::ReqRcvd;
@@ -377,16 +440,24 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
     // ----------------------------------------------------- messages ----
 
     fn find(&self, f: impl Fn(&Conn) -> bool) -> Option<usize> {
-        self.conns.iter().position(|c| c.state != CmState::Free && f(c))
+        self.conns
+            .iter()
+            .position(|c| c.state != CmState::Free && f(c))
     }
 
     fn on_mad(&mut self, now: Instant, m: &GsiMad) {
-        let Ok(packet) = mad::Packet::new_checked(&m.mad[..]) else { return };
-        let Ok(repr) = cm::Repr::parse(&packet) else { return };
+        let Ok(packet) = mad::Packet::new_checked(&m.mad[..]) else {
+            return;
+        };
+        let Ok(repr) = cm::Repr::parse(&packet) else {
+            return;
+        };
         match repr.message {
             Message::Req(req) => self.on_req(now, m, repr.tid, &req),
             Message::Rep(rep) => {
-                let Some(i) = self.find(|c| c.active && c.local_id == rep.remote_comm_id && c.peer_ip == m.src_ip) else {
+                let Some(i) = self.find(|c| {
+                    c.active && c.local_id == rep.remote_comm_id && c.peer_ip == m.src_ip
+                }) else {
                     return;
                 };
                 match self.conns[i].state {
@@ -402,7 +473,10 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
             }
             Message::Rtu(rtu) => {
                 let found = self.find(|c| {
-                    !c.active && c.state == CmState::RepSent && c.local_id == rtu.remote_comm_id && c.remote_id == rtu.local_comm_id
+                    !c.active
+                        && c.state == CmState::RepSent
+                        && c.local_id == rtu.remote_comm_id
+                        && c.remote_id == rtu.local_comm_id
                 });
                 if let Some(i) = found {
                     self.establish_passive(i);
@@ -410,7 +484,11 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
             }
             Message::Rej(rej) => {
                 let found = self.find(|c| {
-                    c.local_id == rej.remote_comm_id && matches!(c.state, CmState::ReqSent | CmState::RepSent | CmState::Resolving)
+                    c.local_id == rej.remote_comm_id
+                        && matches!(
+                            c.state,
+                            CmState::ReqSent | CmState::RepSent | CmState::Resolving
+                        )
                 });
                 if let Some(i) = found {
                     let reason = u16::from(rej.reason);
@@ -427,19 +505,24 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
                 if let Some(i) = self.find(|c| c.local_id == mra.remote_comm_id) {
                     let c = &mut self.conns[i];
                     if matches!(c.state, CmState::ReqSent | CmState::RepSent) {
-                        let extra = ib_timeout_us(mra.service_timeout) + ib_timeout_us(self.cfg.cm_response_timeout);
+                        let extra = ib_timeout_us(mra.service_timeout)
+                            + ib_timeout_us(self.cfg.cm_response_timeout);
                         c.timer = Some(now + Duration(extra));
                     }
                 }
             }
             Message::Dreq(dreq) => {
-                let found = self.find(|c| c.local_id == dreq.remote_comm_id && c.remote_id == dreq.local_comm_id);
+                let found = self.find(|c| {
+                    c.local_id == dreq.remote_comm_id && c.remote_id == dreq.local_comm_id
+                });
                 let (local, remote) = (dreq.remote_comm_id, dreq.local_comm_id);
                 let out = drep_mad(repr.tid, local, remote);
                 self.hca.gsi_send(m.src_ip, m.src_mac, &out);
                 if let Some(i) = found {
                     match self.conns[i].state {
-                        CmState::Established | CmState::RepSent => self.close(i, CloseReason::Remote),
+                        CmState::Established | CmState::RepSent => {
+                            self.close(i, CloseReason::Remote)
+                        }
                         CmState::DreqSent => {
                             let r = self.conns[i].closing;
                             self.close(i, r)
@@ -450,7 +533,9 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
             }
             Message::Drep(drep) => {
                 let found = self.find(|c| {
-                    c.state == CmState::DreqSent && c.local_id == drep.remote_comm_id && c.remote_id == drep.local_comm_id
+                    c.state == CmState::DreqSent
+                        && c.local_id == drep.remote_comm_id
+                        && c.remote_id == drep.local_comm_id
                 });
                 if let Some(i) = found {
                     let r = self.conns[i].closing;
@@ -485,7 +570,12 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
             flow_label: c.flow_label,
         };
         c.set_pd(rep.private_data);
-        if self.hca.modify_rtr(qp, attr).and_then(|_| self.hca.modify_rts(qp)).is_err() {
+        if self
+            .hca
+            .modify_rtr(qp, attr)
+            .and_then(|_| self.hca.modify_rts(qp))
+            .is_err()
+        {
             self.close(i, CloseReason::TransportError);
             return;
         }
@@ -554,13 +644,31 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
     }
 
     /// Queues an RDMA WRITE of our `[local, local+len)` to the peer's region.
-    pub fn rdma_write(&mut self, conn: ConnId, wr_id: u64, local: u64, remote_va: u64, rkey: u32, len: u32) -> Result<(), CmError> {
+    pub fn rdma_write(
+        &mut self,
+        conn: ConnId,
+        wr_id: u64,
+        local: u64,
+        remote_va: u64,
+        rkey: u32,
+        len: u32,
+    ) -> Result<(), CmError> {
         let qp = self.qp_of(conn)?;
-        Ok(self.hca.post_write(qp, wr_id, local, remote_va, rkey, len)?)
+        Ok(self
+            .hca
+            .post_write(qp, wr_id, local, remote_va, rkey, len)?)
     }
 
     /// Queues an RDMA READ of the peer's region into our `[local, local+len)`.
-    pub fn rdma_read(&mut self, conn: ConnId, wr_id: u64, local: u64, remote_va: u64, rkey: u32, len: u32) -> Result<(), CmError> {
+    pub fn rdma_read(
+        &mut self,
+        conn: ConnId,
+        wr_id: u64,
+        local: u64,
+        remote_va: u64,
+        rkey: u32,
+        len: u32,
+    ) -> Result<(), CmError> {
         let qp = self.qp_of(conn)?;
         Ok(self.hca.post_read(qp, wr_id, local, remote_va, rkey, len)?)
     }
@@ -601,25 +709,27 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
                     self.establish_passive(i);
                 }
                 CmState::Established => {
-                    if c.qp.is_some_and(|qp| self.hca.qp_state(qp) == QpState::Error) {
+                    if c.qp
+                        .is_some_and(|qp| self.hca.qp_state(qp) == QpState::Error)
+                    {
                         self.start_dreq(now, i, CloseReason::TransportError);
                     } else if c.unsent && c.timer.is_some_and(|t| t <= now) {
                         self.transmit(now, i);
                         self.conns[i].timer = None;
                     }
                 }
-                CmState::ReqSent | CmState::RepSent | CmState::DreqSent => {
-                    if c.timer.is_some_and(|t| t <= now) {
-                        if c.unsent {
-                            self.transmit(now, i);
-                        } else if c.retries_left > 0 {
-                            self.conns[i].retries_left -= 1;
-                            self.transmit(now, i);
-                        } else if c.state == CmState::DreqSent {
-                            self.close(i, c.closing);
-                        } else {
-                            self.close(i, CloseReason::CmTimeout);
-                        }
+                CmState::ReqSent | CmState::RepSent | CmState::DreqSent
+                    if c.timer.is_some_and(|t| t <= now) =>
+                {
+                    if c.unsent {
+                        self.transmit(now, i);
+                    } else if c.retries_left > 0 {
+                        self.conns[i].retries_left -= 1;
+                        self.transmit(now, i);
+                    } else if c.state == CmState::DreqSent {
+                        self.close(i, c.closing);
+                    } else {
+                        self.close(i, CloseReason::CmTimeout);
                     }
                 }
                 _ => {}
@@ -643,7 +753,8 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
                 Some(EvKind::Established(i))
             } else if e & ev::REJECTED != 0 {
                 Some(EvKind::Rejected(i))
-            } else if c.qp.is_some_and(|qp| self.hca.recv_peek(qp).is_some()) && e & ev::CLOSED == 0 {
+            } else if c.qp.is_some_and(|qp| self.hca.recv_peek(qp).is_some()) && e & ev::CLOSED == 0
+            {
                 Some(EvKind::Message(i))
             } else if let Some(comp) = c.qp.and_then(|qp| self.hca.poll_cq(qp)) {
                 Some(EvKind::Completion(i, comp))
@@ -666,24 +777,41 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
             EvKind::Request(i) => {
                 self.conns[i].events &= !ev::REQUEST;
                 let c = &self.conns[i];
-                f(CmEvent::ConnectRequest { conn: ConnId(i), peer: c.peer_ip, private_data: c.pd() })
+                f(CmEvent::ConnectRequest {
+                    conn: ConnId(i),
+                    peer: c.peer_ip,
+                    private_data: c.pd(),
+                })
             }
             EvKind::Established(i) => {
                 self.conns[i].events &= !ev::ESTABLISHED;
-                f(CmEvent::Established { conn: ConnId(i), private_data: self.conns[i].pd() })
+                f(CmEvent::Established {
+                    conn: ConnId(i),
+                    private_data: self.conns[i].pd(),
+                })
             }
             EvKind::Rejected(i) => {
                 self.conns[i].events &= !ev::REJECTED;
                 let c = &self.conns[i];
-                f(CmEvent::Rejected { conn: ConnId(i), reason: c.reason, private_data: c.pd() })
+                f(CmEvent::Rejected {
+                    conn: ConnId(i),
+                    reason: c.reason,
+                    private_data: c.pd(),
+                })
             }
             EvKind::Message(i) => {
                 let qp = self.conns[i].qp.unwrap_or(usize::MAX);
-                let r = f(CmEvent::Message { conn: ConnId(i), data: self.hca.recv_peek(qp).unwrap_or(&[]) });
+                let r = f(CmEvent::Message {
+                    conn: ConnId(i),
+                    data: self.hca.recv_peek(qp).unwrap_or(&[]),
+                });
                 self.hca.recv_pop(qp);
                 r
             }
-            EvKind::Completion(i, completion) => f(CmEvent::Completion { conn: ConnId(i), completion }),
+            EvKind::Completion(i, completion) => f(CmEvent::Completion {
+                conn: ConnId(i),
+                completion,
+            }),
             EvKind::Closed(i) => {
                 let c = &mut self.conns[i];
                 c.events = 0;
@@ -694,7 +822,10 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> 
                 if let Some(qp) = c.qp.take() {
                     self.hca.destroy_qp(qp);
                 }
-                f(CmEvent::Closed { conn: ConnId(i), reason })
+                f(CmEvent::Closed {
+                    conn: ConnId(i),
+                    reason,
+                })
             }
         }
     }

@@ -15,7 +15,12 @@ type Target = Passive<SharedPort, VecMem, 2, 8, 512>;
 const PORT: u16 = 5000;
 
 fn cm_cfg() -> CmConfig {
-    CmConfig { cm_response_timeout: 14, local_ack_timeout: 12, max_cm_retries: 5, ..CmConfig::default() }
+    CmConfig {
+        cm_response_timeout: 14,
+        local_ack_timeout: 12,
+        max_cm_retries: 5,
+        ..CmConfig::default()
+    }
 }
 
 fn setup(faults: Faults) -> (Init, Target, Rc<RefCell<Box<Segment>>>) {
@@ -24,11 +29,38 @@ fn setup(faults: Faults) -> (Init, Target, Rc<RefCell<Box<Segment>>>) {
     let mut hc = HcaConfig::new(IP_A, 5);
     hc.retransmit_us = 20_000;
     hc.tx_budget = 16;
-    let init = Init::new(SharedPort { seg: seg.clone(), port: 0 }, VecMem { base: 0, bytes: vec![0; 4096] }, hc, cm_cfg(), IP_B, PORT);
+    let init = Init::new(
+        SharedPort {
+            seg: seg.clone(),
+            port: 0,
+        },
+        VecMem {
+            base: 0,
+            bytes: vec![0; 4096],
+        },
+        hc,
+        cm_cfg(),
+        IP_B,
+        PORT,
+    );
     let mut hc = HcaConfig::new(IP_B, 6);
     hc.retransmit_us = 20_000;
     hc.tx_budget = 16;
-    let tgt = Target::new(SharedPort { seg: seg.clone(), port: 1 }, VecMem { base: 0, bytes: vec![0; 4096] }, hc, CmConfig { initiator_depth: 4, ..cm_cfg() });
+    let tgt = Target::new(
+        SharedPort {
+            seg: seg.clone(),
+            port: 1,
+        },
+        VecMem {
+            base: 0,
+            bytes: vec![0; 4096],
+        },
+        hc,
+        CmConfig {
+            initiator_depth: 4,
+            ..cm_cfg()
+        },
+    );
     (init, tgt, seg)
 }
 
@@ -40,13 +72,22 @@ enum Ev {
 
 /// Polls both sides until `stop` says so; the target accepts every
 /// request with "welcome" unless `reject` is set.
-fn drive(init: &mut Init, tgt: &mut Target, now: &mut u64, reject: bool, mut stop: impl FnMut(&[Ev], &mut Init, &mut Target) -> bool) -> Vec<Ev> {
+fn drive(
+    init: &mut Init,
+    tgt: &mut Target,
+    now: &mut u64,
+    reject: bool,
+    mut stop: impl FnMut(&[Ev], &mut Init, &mut Target) -> bool,
+) -> Vec<Ev> {
     let mut evs = Vec::new();
     for _ in 0..200_000 {
         let t = Instant(*now);
         if let Some(e) = init.poll(t, |e| match e {
             ChannelEvent::Established(pd) => Ev::I("up".into(), pd[..7].to_vec()),
-            ChannelEvent::Rejected { reason, private_data } => Ev::I(std::format!("rej {reason}"), private_data[..4].to_vec()),
+            ChannelEvent::Rejected {
+                reason,
+                private_data,
+            } => Ev::I(std::format!("rej {reason}"), private_data[..4].to_vec()),
             ChannelEvent::Message(m) => Ev::I("msg".into(), m.to_vec()),
             ChannelEvent::Closed(r) => Ev::I(std::format!("closed {r:?}"), vec![]),
         }) {
@@ -54,13 +95,17 @@ fn drive(init: &mut Init, tgt: &mut Target, now: &mut u64, reject: bool, mut sto
         }
         let mut req = None;
         if let Some(e) = tgt.poll(t, |e| match e {
-            CmEvent::ConnectRequest { conn, private_data, .. } => {
+            CmEvent::ConnectRequest {
+                conn, private_data, ..
+            } => {
                 req = Some(conn);
                 Some(Ev::T("req".into(), private_data[..5].to_vec()))
             }
             CmEvent::Established { .. } => Some(Ev::T("up".into(), vec![])),
             CmEvent::Message { data, .. } => Some(Ev::T("msg".into(), data.to_vec())),
-            CmEvent::Closed { reason, .. } => Some(Ev::T(std::format!("closed {reason:?}"), vec![])),
+            CmEvent::Closed { reason, .. } => {
+                Some(Ev::T(std::format!("closed {reason:?}"), vec![]))
+            }
             CmEvent::Completion { .. } => None,
             CmEvent::Rejected { .. } => Some(Ev::T("rejected?".into(), vec![])),
         }) {
@@ -91,36 +136,72 @@ fn has(evs: &[Ev], e: &Ev) -> bool {
 
 #[test]
 fn connect_exchange_disconnect() {
-    for (seed, faults) in [(0, Faults::default()), (3, Faults { drop_per_64k: 8000, dup_per_64k: 4000, swap_per_64k: 4000, seed: 3 })] {
+    for (seed, faults) in [
+        (0, Faults::default()),
+        (
+            3,
+            Faults {
+                drop_per_64k: 8000,
+                dup_per_64k: 4000,
+                swap_per_64k: 4000,
+                seed: 3,
+            },
+        ),
+    ] {
         let (mut init, mut tgt, _seg) = setup(faults);
         tgt.listen(PORT).unwrap();
         let mut now = 0;
         init.connect(Instant(now), b"hello login").unwrap();
         assert_eq!(init.state(), ChannelState::Connecting);
-        let evs = drive(&mut init, &mut tgt, &mut now, false, |e, _, _| has(e, &Ev::I("up".into(), b"welcome".to_vec())) && has(e, &Ev::T("up".into(), vec![])));
-        assert_eq!(evs[0], Ev::T("req".into(), b"hello".to_vec()), "seed {seed}");
+        let evs = drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+            has(e, &Ev::I("up".into(), b"welcome".to_vec())) && has(e, &Ev::T("up".into(), vec![]))
+        });
+        assert_eq!(
+            evs[0],
+            Ev::T("req".into(), b"hello".to_vec()),
+            "seed {seed}"
+        );
         assert_eq!(init.state(), ChannelState::Up);
         let mut evs = Vec::new();
-        let count = |e: &[Ev]| e.iter().filter(|x| matches!(x, Ev::T(k, _) if k == "msg")).count();
+        let count = |e: &[Ev]| {
+            e.iter()
+                .filter(|x| matches!(x, Ev::T(k, _) if k == "msg"))
+                .count()
+        };
         for i in 0..20u8 {
             while init.send_window() == 0 {
-                evs.extend(drive(&mut init, &mut tgt, &mut now, false, |_, i, _| i.send_window() > 0));
+                evs.extend(drive(&mut init, &mut tgt, &mut now, false, |_, i, _| {
+                    i.send_window() > 0
+                }));
             }
             init.send(Instant(now), &[i; 100]).unwrap();
         }
         let conn = ConnId(0);
         tgt.send(conn, 1, b"response").unwrap();
         let before = count(&evs);
-        evs.extend(drive(&mut init, &mut tgt, &mut now, false, |e, _, _| before + count(e) == 20 && has(e, &Ev::I("msg".into(), b"response".to_vec()))));
-        let msgs: Vec<_> = evs.iter().filter_map(|e| match e { Ev::T(k, m) if k == "msg" => Some(m[0]), _ => None }).collect();
+        evs.extend(drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+            before + count(e) == 20 && has(e, &Ev::I("msg".into(), b"response".to_vec()))
+        }));
+        let msgs: Vec<_> = evs
+            .iter()
+            .filter_map(|e| match e {
+                Ev::T(k, m) if k == "msg" => Some(m[0]),
+                _ => None,
+            })
+            .collect();
         assert_eq!(msgs, (0..20).collect::<Vec<u8>>());
         init.disconnect(Instant(now));
         assert_eq!(init.state(), ChannelState::Closing);
-        drive(&mut init, &mut tgt, &mut now, false, |e, _, _| has(e, &Ev::I("closed Local".into(), vec![])) && has(e, &Ev::T("closed Remote".into(), vec![])));
+        drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+            has(e, &Ev::I("closed Local".into(), vec![]))
+                && has(e, &Ev::T("closed Remote".into(), vec![]))
+        });
         assert_eq!(init.state(), ChannelState::Closed(CloseReason::Local));
         // And again, on the same objects.
         init.connect(Instant(now), b"again").unwrap();
-        drive(&mut init, &mut tgt, &mut now, false, |e, _, _| has(e, &Ev::I("up".into(), b"welcome".to_vec())));
+        drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+            has(e, &Ev::I("up".into(), b"welcome".to_vec()))
+        });
     }
 }
 
@@ -130,9 +211,14 @@ fn reject_carries_reason_and_private_data() {
     tgt.listen(PORT).unwrap();
     let mut now = 0;
     init.connect(Instant(now), b"login").unwrap();
-    let evs = drive(&mut init, &mut tgt, &mut now, true, |e, _, _| has(e, &Ev::I("closed Rejected(28)".into(), vec![])));
+    let evs = drive(&mut init, &mut tgt, &mut now, true, |e, _, _| {
+        has(e, &Ev::I("closed Rejected(28)".into(), vec![]))
+    });
     assert!(has(&evs, &Ev::I("rej 28".into(), b"nope".to_vec())));
-    assert_eq!(init.state(), ChannelState::Closed(CloseReason::Rejected(28)));
+    assert_eq!(
+        init.state(),
+        ChannelState::Closed(CloseReason::Rejected(28))
+    );
 }
 
 #[test]
@@ -140,7 +226,9 @@ fn no_listener_is_rejected_with_invalid_service_id() {
     let (mut init, mut tgt, _seg) = setup(Faults::default());
     let mut now = 0;
     init.connect(Instant(now), b"login").unwrap();
-    drive(&mut init, &mut tgt, &mut now, false, |e, _, _| has(e, &Ev::I("closed Rejected(8)".into(), vec![])));
+    drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::I("closed Rejected(8)".into(), vec![]))
+    });
 }
 
 #[test]
@@ -151,7 +239,13 @@ fn silent_peer_times_out() {
     init.connect(Instant(now), b"x").unwrap();
     let mut closed = None;
     for _ in 0..1000 {
-        if let Some(r) = init.poll(Instant(now), |e| match e { ChannelEvent::Closed(r) => Some(r), _ => None }).flatten() {
+        if let Some(r) = init
+            .poll(Instant(now), |e| match e {
+                ChannelEvent::Closed(r) => Some(r),
+                _ => None,
+            })
+            .flatten()
+        {
             closed = Some(r);
             break;
         }
@@ -167,7 +261,13 @@ fn silent_peer_times_out() {
     let mut closed = None;
     let mut reqs = 0;
     for _ in 0..10_000 {
-        if let Some(r) = init.poll(Instant(now), |e| match e { ChannelEvent::Closed(r) => Some(r), _ => None }).flatten() {
+        if let Some(r) = init
+            .poll(Instant(now), |e| match e {
+                ChannelEvent::Closed(r) => Some(r),
+                _ => None,
+            })
+            .flatten()
+        {
             closed = Some(r);
             break;
         }
@@ -188,7 +288,9 @@ fn lost_rtu_is_covered_by_traffic_and_dup_req_gets_rep_again() {
     let mut now = 0;
     init.connect(Instant(now), b"hello").unwrap();
     // Run until the REQ is accepted and the REP is on the wire.
-    drive(&mut init, &mut tgt, &mut now, false, |_, _, t| t.state(ConnId(0)) == CmState::RepSent);
+    drive(&mut init, &mut tgt, &mut now, false, |_, _, t| {
+        t.state(ConnId(0)) == CmState::RepSent
+    });
     // Initiator takes the REP and sends the RTU; drop that RTU.
     init.poll(Instant(now), |_| ());
     assert_eq!(init.state(), ChannelState::Up);
@@ -199,7 +301,9 @@ fn lost_rtu_is_covered_by_traffic_and_dup_req_gets_rep_again() {
     assert!(dropped >= 1);
     assert_eq!(tgt.state(ConnId(0)), CmState::RepSent);
     init.send(Instant(now), b"first").unwrap();
-    let evs = drive(&mut init, &mut tgt, &mut now, false, |e, _, _| has(e, &Ev::T("msg".into(), b"first".to_vec())));
+    let evs = drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::T("msg".into(), b"first".to_vec()))
+    });
     assert!(has(&evs, &Ev::T("up".into(), vec![])));
     assert_eq!(tgt.state(ConnId(0)), CmState::Established);
 }

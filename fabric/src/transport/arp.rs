@@ -22,7 +22,10 @@ pub enum Resolution {
 enum EntryState {
     Free,
     /// Waiting for a reply: requests sent so far, when to send the next.
-    Resolving { sent: u8, next_at: Instant },
+    Resolving {
+        sent: u8,
+        next_at: Instant,
+    },
     Failed,
     Valid(EthernetAddress),
 }
@@ -51,20 +54,29 @@ impl ArpCache {
     /// An empty cache.
     pub const fn new() -> Self {
         ArpCache {
-            entries: [Entry { ip: Ipv4Address::UNSPECIFIED, state: EntryState::Free, stamp: Instant(0) };
-                ARP_SLOTS],
+            entries: [Entry {
+                ip: Ipv4Address::UNSPECIFIED,
+                state: EntryState::Free,
+                stamp: Instant(0),
+            }; ARP_SLOTS],
         }
     }
 
     fn find(&self, ip: Ipv4Address) -> Option<usize> {
-        self.entries.iter().position(|e| e.state != EntryState::Free && e.ip == ip)
+        self.entries
+            .iter()
+            .position(|e| e.state != EntryState::Free && e.ip == ip)
     }
 
     fn slot_for(&mut self, ip: Ipv4Address) -> usize {
         if let Some(i) = self.find(ip) {
             return i;
         }
-        if let Some(i) = self.entries.iter().position(|e| e.state == EntryState::Free) {
+        if let Some(i) = self
+            .entries
+            .iter()
+            .position(|e| e.state == EntryState::Free)
+        {
             return i;
         }
         // Evict the least recently used entry that is not being resolved.
@@ -93,7 +105,11 @@ impl ArpCache {
             return;
         }
         let i = self.slot_for(ip);
-        self.entries[i] = Entry { ip, state: EntryState::Valid(mac), stamp: now };
+        self.entries[i] = Entry {
+            ip,
+            state: EntryState::Valid(mac),
+            stamp: now,
+        };
     }
 
     /// Updates `ip` only if we already track it (resolving, failed or
@@ -117,8 +133,14 @@ impl ArpCache {
             }
         }
         let i = self.slot_for(ip);
-        self.entries[i] =
-            Entry { ip, state: EntryState::Resolving { sent: 0, next_at: now }, stamp: now };
+        self.entries[i] = Entry {
+            ip,
+            state: EntryState::Resolving {
+                sent: 0,
+                next_at: now,
+            },
+            stamp: now,
+        };
         Resolution::Pending
     }
 
@@ -206,7 +228,11 @@ mod tests {
         assert_eq!(c.lookup(IP), None);
         c.resolve(Instant(0), IP);
         for i in 0..20u8 {
-            c.learn(Instant(u64::from(i) + 1), Ipv4Address::new(10, 0, 1, i), MAC);
+            c.learn(
+                Instant(u64::from(i) + 1),
+                Ipv4Address::new(10, 0, 1, i),
+                MAC,
+            );
         }
         assert_eq!(c.status(IP), Resolution::Pending);
     }

@@ -142,7 +142,8 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                 q.comp.retry_left = q.attr.retry_cnt;
                 q.comp.rnr_left = q.attr.rnr_retry;
                 q.comp.gap_retry_psn = None;
-                q.comp.timer = (q.outstanding() && q.attr.timeout_us > 0).then(|| now + Duration(q.attr.timeout_us));
+                q.comp.timer = (q.outstanding() && q.attr.timeout_us > 0)
+                    .then(|| now + Duration(q.attr.timeout_us));
             }
             Acked::ReadLost => self.gap_retry(qi),
         }
@@ -205,9 +206,15 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         let op = pkt.bth.opcode;
         let is_last = idx + 1 == w.npkts;
         let op_ok = if is_last {
-            matches!(op, OpCode::RcRdmaReadResponseLast | OpCode::RcRdmaReadResponseOnly)
+            matches!(
+                op,
+                OpCode::RcRdmaReadResponseLast | OpCode::RcRdmaReadResponseOnly
+            )
         } else {
-            matches!(op, OpCode::RcRdmaReadResponseFirst | OpCode::RcRdmaReadResponseMiddle)
+            matches!(
+                op,
+                OpCode::RcRdmaReadResponseFirst | OpCode::RcRdmaReadResponseMiddle
+            )
         };
         let pmtu = q.attr.pmtu;
         let off = idx as usize * pmtu;

@@ -36,9 +36,9 @@ use crate::wire::{deth, mad, EthernetAddress, Ipv4Address};
 
 pub use self::arp::Resolution;
 pub use self::mr::{MrError, MrTable};
-pub use self::qp::{Completion, QpAttr, QpState, RcQp, WcStatus, WrKind};
 use self::net::NetCtx;
 use self::param::*;
+pub use self::qp::{Completion, QpAttr, QpState, RcQp, WcStatus, WrKind};
 
 /// Static configuration of an HCA.
 #[derive(Debug, Clone, Copy)]
@@ -226,7 +226,12 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
     pub fn new(nic: N, mem: M, cfg: HcaConfig) -> Self {
         let mut rng = Rng::new(cfg.seed);
         let salt = rng.next() as u32;
-        let net = NetCtx { mac: EthernetAddress(nic.mac()), ip: cfg.ip, ttl: DEFAULT_TTL, ident: rng.next() as u16 };
+        let net = NetCtx {
+            mac: EthernetAddress(nic.mac()),
+            ip: cfg.ip,
+            ttl: DEFAULT_TTL,
+            ident: rng.next() as u16,
+        };
         Hca {
             nic,
             core: Core {
@@ -236,7 +241,12 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
                 arp: arp::ArpCache::new(),
                 arp_replies: [None; ARP_REPLY_QUEUE],
                 mrs: MrTable::new(salt),
-                gsi: Gsi { rx: [GsiMad::EMPTY; GSI_RX_SLOTS], head: 0, len: 0, tx_psn: 0 },
+                gsi: Gsi {
+                    rx: [GsiMad::EMPTY; GSI_RX_SLOTS],
+                    head: 0,
+                    len: 0,
+                    tx_psn: 0,
+                },
                 qps: core::array::from_fn(|_| RcQp::new()),
                 scratch: [0; MAX_PMTU],
                 counters: Counters::default(),
@@ -294,7 +304,10 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
     /// Largest path MTU our NIC carries: the largest IB MTU that fits the
     /// netdev MTU minus 80 (rxe; 1500 → 1024, 9000 → 4096).
     pub fn local_pmtu(&self) -> usize {
-        let mtu = self.nic.max_frame().saturating_sub(crate::wire::eth::HEADER_LEN);
+        let mtu = self
+            .nic
+            .max_frame()
+            .saturating_sub(crate::wire::eth::HEADER_LEN);
         let room = mtu.saturating_sub(ROCE_MAX_HDR);
         let mut p = MAX_PMTU;
         while p > 256 && p > room {
@@ -356,14 +369,22 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
     /// Sends a MAD to QP1 at `dst_ip` via `dst_mac` (UD SEND Only, Q_Key
     /// 0x80010000, SrcQP 1, AckReq set as Linux does). `false` if the NIC
     /// had no buffer.
-    pub fn gsi_send(&mut self, dst_ip: Ipv4Address, dst_mac: EthernetAddress, mad: &[u8; mad::MAD_LEN]) -> bool {
+    pub fn gsi_send(
+        &mut self,
+        dst_ip: Ipv4Address,
+        dst_mac: EthernetAddress,
+        mad: &[u8; mad::MAD_LEN],
+    ) -> bool {
         let psn = self.core.gsi.tx_psn;
         let p = net::Pkt {
             dst_mac,
             dst_ip,
             sport: net::udp_sport(GSI_QPN),
             bth: net::bth(OpCode::UdSendOnly, GSI_QPN, psn, true),
-            deth: Some(deth::Repr { qkey: deth::GSI_QKEY, src_qpn: GSI_QPN }),
+            deth: Some(deth::Repr {
+                qkey: deth::GSI_QKEY,
+                src_qpn: GSI_QPN,
+            }),
             reth: None,
             aeth: None,
             payload: mad,
@@ -393,10 +414,18 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
 
     /// Creates an RC QP (state Reset) with a fresh random QPN; its index.
     pub fn create_qp(&mut self) -> Option<usize> {
-        let i = self.core.qps.iter().position(|q| q.state == QpState::Free)?;
+        let i = self
+            .core
+            .qps
+            .iter()
+            .position(|q| q.state == QpState::Free)?;
         let qpn = loop {
             let n = (self.core.rng.next() as u32) & bth::MASK_24;
-            let clash = self.core.qps.iter().any(|q| q.state != QpState::Free && q.qpn == n);
+            let clash = self
+                .core
+                .qps
+                .iter()
+                .any(|q| q.state != QpState::Free && q.qpn == n);
             if n >= 0x10 && n != bth::MULTICAST_QPN && !clash {
                 break n;
             }
@@ -420,7 +449,10 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
 
     /// The index of the QP with number `qpn`.
     pub fn find_qp(&self, qpn: u32) -> Option<usize> {
-        self.core.qps.iter().position(|q| q.state != QpState::Free && q.qpn == qpn)
+        self.core
+            .qps
+            .iter()
+            .position(|q| q.state != QpState::Free && q.qpn == qpn)
     }
 
     /// The QP's state (`Free` for a bad index).
@@ -509,7 +541,17 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         Ok(())
     }
 
-    fn post_rdma(&mut self, qp: usize, wr_id: u64, kind: WrKind, local: u64, va: u64, rkey: u32, len: u32) -> Result<(), PostError> {
+    #[allow(clippy::too_many_arguments)]
+    fn post_rdma(
+        &mut self,
+        qp: usize,
+        wr_id: u64,
+        kind: WrKind,
+        local: u64,
+        va: u64,
+        rkey: u32,
+        len: u32,
+    ) -> Result<(), PostError> {
         if len > 1 << 31 {
             return Err(PostError::TooLarge);
         }
@@ -529,13 +571,29 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
 
     /// Posts an RDMA WRITE of `len` bytes of our memory at `local` to the
     /// peer's `(va, rkey)`.
-    pub fn post_write(&mut self, qp: usize, wr_id: u64, local: u64, va: u64, rkey: u32, len: u32) -> Result<(), PostError> {
+    pub fn post_write(
+        &mut self,
+        qp: usize,
+        wr_id: u64,
+        local: u64,
+        va: u64,
+        rkey: u32,
+        len: u32,
+    ) -> Result<(), PostError> {
         self.post_rdma(qp, wr_id, WrKind::Write, local, va, rkey, len)
     }
 
     /// Posts an RDMA READ of `len` bytes at the peer's `(va, rkey)` into our
     /// memory at `local`.
-    pub fn post_read(&mut self, qp: usize, wr_id: u64, local: u64, va: u64, rkey: u32, len: u32) -> Result<(), PostError> {
+    pub fn post_read(
+        &mut self,
+        qp: usize,
+        wr_id: u64,
+        local: u64,
+        va: u64,
+        rkey: u32,
+        len: u32,
+    ) -> Result<(), PostError> {
         self.post_rdma(qp, wr_id, WrKind::Read, local, va, rkey, len)
     }
 
@@ -655,7 +713,8 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                     let psn = q.comp.psn;
                     req::retry_from(q, psn);
                     self.counters.req_retries += 1;
-                    q.comp.timer = (q.attr.timeout_us > 0).then(|| now + Duration(q.attr.timeout_us));
+                    q.comp.timer =
+                        (q.attr.timeout_us > 0).then(|| now + Duration(q.attr.timeout_us));
                 }
             }
         }
@@ -677,7 +736,13 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
             }
         }
         while let Some(ip) = self.arp.due(now) {
-            if !net::send_arp(nic, &self.net, Operation::Request, EthernetAddress::BROADCAST, ip) {
+            if !net::send_arp(
+                nic,
+                &self.net,
+                Operation::Request,
+                EthernetAddress::BROADCAST,
+                ip,
+            ) {
                 self.counters.tx_busy += 1;
                 return;
             }

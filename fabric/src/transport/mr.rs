@@ -47,7 +47,10 @@ impl MrTable {
     /// An empty table; `salt` makes the keys of this boot differ from the
     /// last one's (pass something random-ish).
     pub fn new(salt: u32) -> Self {
-        MrTable { slots: [Slot::default(); MR_SLOTS], salt: salt & TAG_MASK }
+        MrTable {
+            slots: [Slot::default(); MR_SLOTS],
+            salt: salt & TAG_MASK,
+        }
     }
 
     fn tag(&self, generation: u32) -> u32 {
@@ -73,7 +76,11 @@ impl MrTable {
             access_read: access.remote_read,
             access_write: access.remote_write,
         };
-        Some(RemoteRegion { addr, rkey: key, len })
+        Some(RemoteRegion {
+            addr,
+            rkey: key,
+            len,
+        })
     }
 
     /// Revokes the region with this key (no-op for an unknown key).
@@ -91,7 +98,10 @@ impl MrTable {
 
     /// Checks that `key` grants `write` (else read) access to `[va, va+len)`.
     pub fn check(&self, key: u32, va: u64, len: u64, write: bool) -> Result<(), MrError> {
-        let slot = self.slots.get((key & 0xFF) as usize).ok_or(MrError::BadKey)?;
+        let slot = self
+            .slots
+            .get((key & 0xFF) as usize)
+            .ok_or(MrError::BadKey)?;
         if !slot.live || slot.key != key {
             return Err(MrError::BadKey);
         }
@@ -116,8 +126,14 @@ impl MrTable {
 mod tests {
     use super::*;
 
-    const RW: Access = Access { remote_read: true, remote_write: true };
-    const RO: Access = Access { remote_read: true, remote_write: false };
+    const RW: Access = Access {
+        remote_read: true,
+        remote_write: true,
+    };
+    const RO: Access = Access {
+        remote_read: true,
+        remote_write: false,
+    };
 
     #[test]
     fn bounds_access_and_keys() {
@@ -127,9 +143,15 @@ mod tests {
         assert_eq!(t.check(r.rkey, 0x10ff, 1, false), Ok(()));
         assert_eq!(t.check(r.rkey, 0x10ff, 2, false), Err(MrError::OutOfBounds));
         assert_eq!(t.check(r.rkey, 0xfff, 1, false), Err(MrError::OutOfBounds));
-        assert_eq!(t.check(r.rkey, u64::MAX, 2, false), Err(MrError::OutOfBounds));
+        assert_eq!(
+            t.check(r.rkey, u64::MAX, 2, false),
+            Err(MrError::OutOfBounds)
+        );
         assert_eq!(t.check(r.rkey, 0x1000, 1, true), Err(MrError::NoAccess));
-        assert_eq!(t.check(r.rkey ^ 0x100, 0x1000, 1, false), Err(MrError::BadKey));
+        assert_eq!(
+            t.check(r.rkey ^ 0x100, 0x1000, 1, false),
+            Err(MrError::BadKey)
+        );
         assert_eq!(t.check(r.rkey + 1, 0x1000, 1, false), Err(MrError::BadKey));
         assert!(t.register(u64::MAX, 2, RW).is_none());
     }

@@ -95,7 +95,9 @@ pub(crate) fn send_roce<N: Nic>(nic: &mut N, net: &mut NetCtx, p: &Pkt<'_>) -> b
         ieth: None,
         payload: p.payload,
     };
-    let Ok(len) = repr.buffer_len() else { return false };
+    let Ok(len) = repr.buffer_len() else {
+        return false;
+    };
     let ok = nic.transmit(len, |buf| repr.emit(buf).is_ok()) == Some(true);
     if ok {
         net.ident = net.ident.wrapping_add(1);
@@ -125,7 +127,12 @@ pub(crate) fn send_arp<N: Nic>(
     let len = eth::HEADER_LEN + arp::PACKET_LEN;
     nic.transmit(len, |buf| {
         let mut frame = eth::Frame::new_unchecked(&mut *buf);
-        eth::Repr { src_addr: net.mac, dst_addr: dst, ethertype: EtherType::Arp }.emit(&mut frame);
+        eth::Repr {
+            src_addr: net.mac,
+            dst_addr: dst,
+            ethertype: EtherType::Arp,
+        }
+        .emit(&mut frame);
         repr.emit(&mut arp::Packet::new_unchecked(&mut buf[eth::HEADER_LEN..]));
     })
     .is_some()

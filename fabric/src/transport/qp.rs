@@ -207,10 +207,21 @@ pub(crate) struct ReadRes {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RespItem {
     /// ACK, NAK or RNR NAK for `psn`.
-    Ack { psn: u32, msn: u32, syndrome: Syndrome },
+    Ack {
+        psn: u32,
+        msn: u32,
+        syndrome: Syndrome,
+    },
     /// READ response packets `next..npkts` of a read of `len` bytes at
     /// `va` whose first response PSN is `psn`.
-    Read { psn: u32, va: u64, rkey: u32, len: u32, msn: u32, next: u32 },
+    Read {
+        psn: u32,
+        va: u64,
+        rkey: u32,
+        len: u32,
+        msn: u32,
+        next: u32,
+    },
 }
 
 /// Responder state.
@@ -237,7 +248,14 @@ impl RespState {
             msn: 0,
             nak_latch: false,
             msg: InMsg::None,
-            reads: [ReadRes { live: false, psn: 0, npkts: 0, va: 0, rkey: 0, len: 0 }; RD_RES],
+            reads: [ReadRes {
+                live: false,
+                psn: 0,
+                npkts: 0,
+                va: 0,
+                rkey: 0,
+                len: 0,
+            }; RD_RES],
             reads_next: 0,
             out: [None; RESP_QUEUE],
             out_head: 0,
@@ -354,7 +372,14 @@ impl<const DEPTH: usize, const MSG: usize> RcQp<DEPTH, MSG> {
             sq: [Wqe::EMPTY; DEPTH],
             sq_head: 0,
             sq_len: 0,
-            req: ReqState { next_psn: 0, cur: 0, pkt: 0, since_ackreq: 0, high_psn: 0, any_sent: false },
+            req: ReqState {
+                next_psn: 0,
+                cur: 0,
+                pkt: 0,
+                since_ackreq: 0,
+                high_psn: 0,
+                any_sent: false,
+            },
             comp: CompState {
                 psn: 0,
                 retry_left: 0,
@@ -424,7 +449,12 @@ impl<const DEPTH: usize, const MSG: usize> RcQp<DEPTH, MSG> {
             return;
         }
         let w = self.wqe(0);
-        let c = Completion { wr_id: w.wr_id, kind: w.kind, status, len: w.len };
+        let c = Completion {
+            wr_id: w.wr_id,
+            kind: w.kind,
+            status,
+            len: w.len,
+        };
         self.sq_head = (self.sq_head + 1) % DEPTH;
         self.sq_len -= 1;
         if self.req.cur == 0 {

@@ -85,11 +85,16 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
             return;
         }
         let bth_at = OUTER_HEADERS_LEN;
-        let dest_qpn = u32::from_be_bytes([0, frame[bth_at + 5], frame[bth_at + 6], frame[bth_at + 7]]);
+        let dest_qpn =
+            u32::from_be_bytes([0, frame[bth_at + 5], frame[bth_at + 6], frame[bth_at + 7]]);
         let route = if dest_qpn == GSI_QPN {
             Route::Gsi
         } else {
-            match self.qps.iter().position(|q| q.state != QpState::Free && q.qpn == dest_qpn) {
+            match self
+                .qps
+                .iter()
+                .position(|q| q.state != QpState::Free && q.qpn == dest_qpn)
+            {
                 None => {
                     self.counters.drop_unknown_qp += 1;
                     return;

@@ -54,7 +54,13 @@ pub(crate) fn retry_from<const DEPTH: usize, const MSG: usize>(q: &mut RcQp<DEPT
 
 impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, QPS, DEPTH, MSG> {
     /// Sends request packets of QP `qi`; returns frames sent.
-    pub(crate) fn req_tx<N: Nic>(&mut self, now: Instant, nic: &mut N, qi: usize, budget: usize) -> usize {
+    pub(crate) fn req_tx<N: Nic>(
+        &mut self,
+        now: Instant,
+        nic: &mut N,
+        qi: usize,
+        budget: usize,
+    ) -> usize {
         let mut sent = 0;
         loop {
             let q = &mut self.qps[qi];
@@ -102,7 +108,11 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                     (op, None, false)
                 }
                 WrKind::Write => {
-                    let first = reth::Repr { va: w.va, rkey: w.rkey, dma_len: w.len };
+                    let first = reth::Repr {
+                        va: w.va,
+                        rkey: w.rkey,
+                        dma_len: w.len,
+                    };
                     match (i == 0, last_pkt) {
                         (true, true) => (OpCode::RcRdmaWriteOnly, Some(first), true),
                         (true, false) => (OpCode::RcRdmaWriteFirst, Some(first), true),
@@ -122,7 +132,12 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
             let is_last = w.kind == WrKind::Read || last_pkt;
             let fills_window = psn_diff(psn_add(psn, 1), q.comp.psn) >= q.attr.window as i32;
             let ack_req = is_last || fills_window || q.req.since_ackreq + 1 >= ACK_EVERY;
-            let (dst_mac, dst_ip, sport, dqpn) = (q.attr.peer_mac, q.attr.peer_ip, q.udp_sport, q.attr.dest_qpn);
+            let (dst_mac, dst_ip, sport, dqpn) = (
+                q.attr.peer_mac,
+                q.attr.peer_ip,
+                q.udp_sport,
+                q.attr.dest_qpn,
+            );
             let payload: &[u8] = if payload_from_mem {
                 if n > 0 && !self.mem.read(w.local + off as u64, &mut self.scratch[..n]) {
                     // Our own source memory is gone: fail the QP.
@@ -159,7 +174,11 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                 q.req.any_sent = true;
             }
             q.req.since_ackreq = if ack_req { 0 } else { q.req.since_ackreq + 1 };
-            q.req.pkt = if w.kind == WrKind::Read { w.npkts } else { i + 1 };
+            q.req.pkt = if w.kind == WrKind::Read {
+                w.npkts
+            } else {
+                i + 1
+            };
             if q.req.pkt >= w.npkts {
                 q.req.cur += 1;
                 q.req.pkt = 0;

@@ -27,7 +27,9 @@ use crate::wire::roce;
 impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, QPS, DEPTH, MSG> {
     /// Handles one request packet for QP `qi` (state RTR or RTS).
     pub(crate) fn responder(&mut self, qi: usize, pkt: &roce::Repr<'_>) {
-        let Some(flags) = pkt.bth.opcode.flags() else { return };
+        let Some(flags) = pkt.bth.opcode.flags() else {
+            return;
+        };
         let psn = pkt.bth.psn;
         let q = &mut self.qps[qi];
 
@@ -64,7 +66,9 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         let in_seq = match q.resp.msg {
             InMsg::None => flags.contains(OpFlags::FIRST),
             InMsg::Send { .. } => flags.contains(OpFlags::SEND) && !flags.contains(OpFlags::FIRST),
-            InMsg::Write { .. } => flags.contains(OpFlags::WRITE) && !flags.contains(OpFlags::FIRST),
+            InMsg::Write { .. } => {
+                flags.contains(OpFlags::WRITE) && !flags.contains(OpFlags::FIRST)
+            }
         };
         // 3. Opcode permitted (invalidate is not supported: we never hand
         // out keys the peer may revoke).
@@ -80,7 +84,13 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         let q = &mut self.qps[qi];
         if flags.contains(OpFlags::SEND | OpFlags::FIRST) && q.rq_done >= DEPTH {
             self.counters.resp_rnr += 1;
-            let rnr = RespItem::Ack { psn, msn: q.resp.msn, syndrome: Syndrome::RnrNak { timer: RNR_TIMER_CODE } };
+            let rnr = RespItem::Ack {
+                psn,
+                msn: q.resp.msn,
+                syndrome: Syndrome::RnrNak {
+                    timer: RNR_TIMER_CODE,
+                },
+            };
             q.resp.push_out(rnr);
             return;
         }
@@ -101,7 +111,9 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
             match (q.resp.msg, reth) {
                 (_, Some(r)) if flags.contains(OpFlags::LAST) => len as u64 == u64::from(r.dma_len),
                 (_, Some(r)) => u64::from(r.dma_len) > pmtu as u64,
-                (InMsg::Write { resid, .. }, None) if flags.contains(OpFlags::LAST) => len as u64 == resid,
+                (InMsg::Write { resid, .. }, None) if flags.contains(OpFlags::LAST) => {
+                    len as u64 == resid
+                }
                 (InMsg::Write { resid, .. }, None) => resid > len as u64,
                 _ => false,
             }
@@ -122,7 +134,9 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         // 6. R_Key, bounds, access — before touching memory.
         if flags.intersects(OpFlags::WRITE | OpFlags::READ) {
             let (key, va, n) = match (q.resp.msg, reth) {
-                (_, Some(r)) if flags.contains(OpFlags::READ) => (r.rkey, r.va, u64::from(r.dma_len)),
+                (_, Some(r)) if flags.contains(OpFlags::READ) => {
+                    (r.rkey, r.va, u64::from(r.dma_len))
+                }
                 (_, Some(r)) => (r.rkey, r.va, u64::from(r.dma_len)),
                 (InMsg::Write { va, rkey, .. }, None) => (rkey, va, len as u64),
                 _ => (0, 0, 0),
@@ -151,7 +165,10 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                 q.resp.msg = InMsg::None;
                 q.resp.msn = psn_add(q.resp.msn, 1);
             } else {
-                q.resp.msg = InMsg::Send { slot, off: off + len };
+                q.resp.msg = InMsg::Send {
+                    slot,
+                    off: off + len,
+                };
             }
         } else if flags.contains(OpFlags::WRITE) {
             let (va, rkey, resid) = match (q.resp.msg, reth) {
@@ -168,16 +185,34 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                 q.resp.msg = InMsg::None;
                 q.resp.msn = psn_add(q.resp.msn, 1);
             } else {
-                q.resp.msg = InMsg::Write { va: va + len as u64, rkey, resid: resid - len as u64 };
+                q.resp.msg = InMsg::Write {
+                    va: va + len as u64,
+                    rkey,
+                    resid: resid - len as u64,
+                };
             }
         } else if flags.contains(OpFlags::READ) {
             let Some(r) = reth else { return };
             let npkts = (r.dma_len as usize).div_ceil(pmtu).max(1) as u32;
             q.resp.msn = psn_add(q.resp.msn, 1);
-            let res = ReadRes { live: true, psn, npkts, va: r.va, rkey: r.rkey, len: r.dma_len };
+            let res = ReadRes {
+                live: true,
+                psn,
+                npkts,
+                va: r.va,
+                rkey: r.rkey,
+                len: r.dma_len,
+            };
             q.resp.reads[q.resp.reads_next] = res;
             q.resp.reads_next = (q.resp.reads_next + 1) % RD_RES;
-            let item = RespItem::Read { psn, va: r.va, rkey: r.rkey, len: r.dma_len, msn: q.resp.msn, next: 0 };
+            let item = RespItem::Read {
+                psn,
+                va: r.va,
+                rkey: r.rkey,
+                len: r.dma_len,
+                msn: q.resp.msn,
+                next: 0,
+            };
             q.resp.push_out(item);
             q.resp.psn = psn_add(psn, npkts);
             return;
@@ -185,7 +220,11 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         let q = &mut self.qps[qi];
         q.resp.psn = psn_add(psn, 1);
         if pkt.bth.ack_req {
-            q.resp.push_out(RespItem::Ack { psn, msn: q.resp.msn, syndrome: Syndrome::ACK });
+            q.resp.push_out(RespItem::Ack {
+                psn,
+                msn: q.resp.msn,
+                syndrome: Syndrome::ACK,
+            });
         }
     }
 
@@ -198,7 +237,11 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
             _ => self.counters.resp_invalid_nak += 1,
         }
         let q = &mut self.qps[qi];
-        let nak = RespItem::Ack { psn, msn: q.resp.msn, syndrome: Syndrome::Nak(code) };
+        let nak = RespItem::Ack {
+            psn,
+            msn: q.resp.msn,
+            syndrome: Syndrome::Nak(code),
+        };
         if !q.resp.push_out(nak) {
             // No room even for the NAK: drop the oldest output instead.
             q.resp.pop_out();
@@ -214,7 +257,11 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         let q = &mut self.qps[qi];
         let psn = pkt.bth.psn;
         if pkt.bth.opcode != OpCode::RcRdmaReadRequest {
-            let ack = RespItem::Ack { psn: psn_add(q.resp.psn, bth::MASK_24), msn: q.resp.msn, syndrome: Syndrome::ACK };
+            let ack = RespItem::Ack {
+                psn: psn_add(q.resp.psn, bth::MASK_24),
+                msn: q.resp.msn,
+                syndrome: Syndrome::ACK,
+            };
             q.resp.push_out(ack);
             return;
         }
@@ -230,7 +277,12 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                 && end.is_some_and(|e| e <= res.va + u64::from(res.len))
         });
         let Some(res) = found.copied() else { return };
-        if r.dma_len > 0 && self.mrs.check(r.rkey, r.va, u64::from(r.dma_len), false).is_err() {
+        if r.dma_len > 0
+            && self
+                .mrs
+                .check(r.rkey, r.va, u64::from(r.dma_len), false)
+                .is_err()
+        {
             return;
         }
         let q = &mut self.qps[qi];
@@ -240,7 +292,14 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         }
         let msn = q.resp.msn;
         let _ = res;
-        q.resp.push_out(RespItem::Read { psn, va: r.va, rkey: r.rkey, len: r.dma_len, msn, next: 0 });
+        q.resp.push_out(RespItem::Read {
+            psn,
+            va: r.va,
+            rkey: r.rkey,
+            len: r.dma_len,
+            msn,
+            next: 0,
+        });
     }
 
     /// Sends queued responder output for QP `qi`; returns frames sent.
@@ -249,8 +308,13 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
         while sent < budget {
             let q = &self.qps[qi];
             let Some(item) = q.resp.front() else { break };
-            let (dst_mac, dst_ip, sport, dqpn, pmtu) =
-                (q.attr.peer_mac, q.attr.peer_ip, q.udp_sport, q.attr.dest_qpn, q.attr.pmtu);
+            let (dst_mac, dst_ip, sport, dqpn, pmtu) = (
+                q.attr.peer_mac,
+                q.attr.peer_ip,
+                q.udp_sport,
+                q.attr.dest_qpn,
+                q.attr.pmtu,
+            );
             match item {
                 RespItem::Ack { psn, msn, syndrome } => {
                     let p = net::Pkt {
@@ -269,7 +333,14 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                     }
                     self.qps[qi].resp.pop_out();
                 }
-                RespItem::Read { psn, va, rkey, len, msn, next } => {
+                RespItem::Read {
+                    psn,
+                    va,
+                    rkey,
+                    len,
+                    msn,
+                    next,
+                } => {
                     let npkts = (len as usize).div_ceil(pmtu).max(1) as u32;
                     let off = next as usize * pmtu;
                     let n = (len as usize - off.min(len as usize)).min(pmtu);
@@ -288,8 +359,10 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                         (i, n) if i + 1 == n => OpCode::RcRdmaReadResponseLast,
                         _ => OpCode::RcRdmaReadResponseMiddle,
                     };
-                    let aeth = (opcode != OpCode::RcRdmaReadResponseMiddle)
-                        .then_some(aeth::Repr { syndrome: Syndrome::ACK, msn });
+                    let aeth = (opcode != OpCode::RcRdmaReadResponseMiddle).then_some(aeth::Repr {
+                        syndrome: Syndrome::ACK,
+                        msn,
+                    });
                     let p = net::Pkt {
                         dst_mac,
                         dst_ip,

@@ -22,8 +22,12 @@ pub(crate) struct VecMem {
 
 impl Memory for VecMem {
     fn read(&self, addr: u64, out: &mut [u8]) -> bool {
-        let Some(start) = addr.checked_sub(self.base) else { return false };
-        let Some(end) = start.checked_add(out.len() as u64) else { return false };
+        let Some(start) = addr.checked_sub(self.base) else {
+            return false;
+        };
+        let Some(end) = start.checked_add(out.len() as u64) else {
+            return false;
+        };
         if end > self.bytes.len() as u64 {
             return false;
         }
@@ -31,8 +35,12 @@ impl Memory for VecMem {
         true
     }
     fn write(&mut self, addr: u64, data: &[u8]) -> bool {
-        let Some(start) = addr.checked_sub(self.base) else { return false };
-        let Some(end) = start.checked_add(data.len() as u64) else { return false };
+        let Some(start) = addr.checked_sub(self.base) else {
+            return false;
+        };
+        let Some(end) = start.checked_add(data.len() as u64) else {
+            return false;
+        };
         if end > self.bytes.len() as u64 {
             return false;
         }
@@ -97,7 +105,10 @@ pub(crate) const MAC_A: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0xA]);
 pub(crate) const MAC_B: EthernetAddress = EthernetAddress([2, 0, 0, 0, 0, 0xB]);
 pub(crate) const IP_A: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
 pub(crate) const IP_B: Ipv4Address = Ipv4Address::new(10, 0, 0, 2);
-const RW: Access = Access { remote_read: true, remote_write: true };
+const RW: Access = Access {
+    remote_read: true,
+    remote_write: true,
+};
 const BASE: u64 = 0x10_0000;
 
 type ScriptHca = Hca<ScriptNic, VecMem, 2, 4, 1024>;
@@ -108,7 +119,10 @@ const PEER_QPN: u32 = 0x42;
 
 /// An HCA with one QP in RTS talking to a scripted peer.
 fn scripted(sq_psn: u32, rq_psn: u32, pmtu: usize) -> (ScriptHca, usize) {
-    let mem = VecMem { base: BASE, bytes: vec![0; 64 * 1024] };
+    let mem = VecMem {
+        base: BASE,
+        bytes: vec![0; 64 * 1024],
+    };
     let mut h = ScriptHca::new(ScriptNic::default(), mem, HcaConfig::new(IP_A, 1));
     let qp = h.create_qp().unwrap();
     h.modify_rtr(qp, attr(sq_psn, rq_psn, pmtu)).unwrap();
@@ -172,12 +186,32 @@ fn frame(dst_qpn: u32, p: PeerPkt<'_>) -> Vec<u8> {
     buf
 }
 
-fn req(op: OpCode, psn: u32, ack_req: bool, reth: Option<reth::Repr>, payload: &[u8]) -> PeerPkt<'_> {
-    PeerPkt { op, psn, ack_req, reth, aeth: None, payload }
+fn req(
+    op: OpCode,
+    psn: u32,
+    ack_req: bool,
+    reth: Option<reth::Repr>,
+    payload: &[u8],
+) -> PeerPkt<'_> {
+    PeerPkt {
+        op,
+        psn,
+        ack_req,
+        reth,
+        aeth: None,
+        payload,
+    }
 }
 
 fn ack(psn: u32, syndrome: Syndrome) -> PeerPkt<'static> {
-    PeerPkt { op: OpCode::RcAcknowledge, psn, ack_req: false, reth: None, aeth: Some(aeth::Repr { syndrome, msn: 0 }), payload: &[] }
+    PeerPkt {
+        op: OpCode::RcAcknowledge,
+        psn,
+        ack_req: false,
+        reth: None,
+        aeth: Some(aeth::Repr { syndrome, msn: 0 }),
+        payload: &[],
+    }
 }
 
 fn inject(h: &mut ScriptHca, qp: usize, now: u64, pkts: Vec<PeerPkt<'_>>) -> Vec<Vec<u8>> {
@@ -195,7 +229,13 @@ fn parsed(frames: &[Vec<u8>]) -> Vec<(OpCode, u32, bool, Option<Syndrome>, usize
         .iter()
         .map(|f| {
             let r = roce::Repr::parse(f).expect("we emit valid frames");
-            (r.bth.opcode, r.bth.psn, r.bth.ack_req, r.aeth.map(|a| a.syndrome), r.payload.len())
+            (
+                r.bth.opcode,
+                r.bth.psn,
+                r.bth.ack_req,
+                r.aeth.map(|a| a.syndrome),
+                r.payload.len(),
+            )
         })
         .collect()
 }
@@ -228,9 +268,17 @@ fn nak_seq_retransmits_from_its_psn() {
         h.post_send(qp, i, &[i as u8; 10]).unwrap();
     }
     let out = parsed(&inject(&mut h, qp, 0, vec![]));
-    assert_eq!(out.iter().map(|p| p.1).collect::<Vec<_>>(), vec![100, 101, 102]);
+    assert_eq!(
+        out.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![100, 101, 102]
+    );
     // The peer got 100, lost 101: NAK-seq 101 acks 100 and rewinds.
-    let out = parsed(&inject(&mut h, qp, 5, vec![ack(101, Syndrome::Nak(NakCode::PsnSequenceError))]));
+    let out = parsed(&inject(
+        &mut h,
+        qp,
+        5,
+        vec![ack(101, Syndrome::Nak(NakCode::PsnSequenceError))],
+    ));
     assert_eq!(out.iter().map(|p| p.1).collect::<Vec<_>>(), vec![101, 102]);
     assert_eq!(h.poll_cq(qp).map(|c| c.wr_id), Some(0));
     assert_eq!(h.poll_cq(qp), None);
@@ -250,7 +298,10 @@ fn timeout_retransmits_then_gives_up() {
     }
     now = h.poll_at().unwrap().0;
     assert!(inject(&mut h, qp, now, vec![]).is_empty());
-    assert_eq!(h.poll_cq(qp).map(|c| c.status), Some(WcStatus::RetryExceeded));
+    assert_eq!(
+        h.poll_cq(qp).map(|c| c.status),
+        Some(WcStatus::RetryExceeded)
+    );
     assert_eq!(h.qp_state(qp), QpState::Error);
     assert_eq!(h.counters().req_timeouts, 8);
 }
@@ -273,12 +324,40 @@ fn rnr_nak_waits_then_resends() {
 #[test]
 fn responder_acks_duplicates_and_naks_gaps_once() {
     let (mut h, qp) = scripted(0, 0xFF_FFFF, 256);
-    let out = parsed(&inject(&mut h, qp, 0, vec![req(OpCode::RcSendOnly, 0xFF_FFFF, true, None, b"one")]));
-    assert_eq!(out, vec![(OpCode::RcAcknowledge, 0xFF_FFFF, false, Some(Syndrome::ACK), 0)]);
+    let out = parsed(&inject(
+        &mut h,
+        qp,
+        0,
+        vec![req(OpCode::RcSendOnly, 0xFF_FFFF, true, None, b"one")],
+    ));
+    assert_eq!(
+        out,
+        vec![(
+            OpCode::RcAcknowledge,
+            0xFF_FFFF,
+            false,
+            Some(Syndrome::ACK),
+            0
+        )]
+    );
     assert_eq!(h.recv_peek(qp), Some(&b"one"[..]));
     // Duplicate: re-ACKed with the last PSN, not delivered again.
-    let out = parsed(&inject(&mut h, qp, 1, vec![req(OpCode::RcSendOnly, 0xFF_FFFF, true, None, b"one")]));
-    assert_eq!(out, vec![(OpCode::RcAcknowledge, 0xFF_FFFF, false, Some(Syndrome::ACK), 0)]);
+    let out = parsed(&inject(
+        &mut h,
+        qp,
+        1,
+        vec![req(OpCode::RcSendOnly, 0xFF_FFFF, true, None, b"one")],
+    ));
+    assert_eq!(
+        out,
+        vec![(
+            OpCode::RcAcknowledge,
+            0xFF_FFFF,
+            false,
+            Some(Syndrome::ACK),
+            0
+        )]
+    );
     h.recv_pop(qp);
     assert_eq!(h.recv_peek(qp), None);
     // Gap (PSN 1 while 0 expected): one NAK-seq naming 0, then silence.
@@ -286,9 +365,21 @@ fn responder_acks_duplicates_and_naks_gaps_once() {
         &mut h,
         qp,
         2,
-        vec![req(OpCode::RcSendOnly, 1, true, None, b"x"), req(OpCode::RcSendOnly, 2, true, None, b"y")],
+        vec![
+            req(OpCode::RcSendOnly, 1, true, None, b"x"),
+            req(OpCode::RcSendOnly, 2, true, None, b"y"),
+        ],
     ));
-    assert_eq!(out, vec![(OpCode::RcAcknowledge, 0, false, Some(Syndrome::Nak(NakCode::PsnSequenceError)), 0)]);
+    assert_eq!(
+        out,
+        vec![(
+            OpCode::RcAcknowledge,
+            0,
+            false,
+            Some(Syndrome::Nak(NakCode::PsnSequenceError)),
+            0
+        )]
+    );
     assert_eq!(h.counters().resp_duplicate, 1);
     assert_eq!(h.counters().resp_out_of_seq, 2);
 }
@@ -296,43 +387,95 @@ fn responder_acks_duplicates_and_naks_gaps_once() {
 #[test]
 fn responder_rnr_when_no_slot() {
     let (mut h, qp) = scripted(0, 10, 256);
-    let pkts = (0..5).map(|i| req(OpCode::RcSendOnly, 10 + i, true, None, b"m")).collect();
+    let pkts = (0..5)
+        .map(|i| req(OpCode::RcSendOnly, 10 + i, true, None, b"m"))
+        .collect();
     let out = parsed(&inject(&mut h, qp, 0, pkts));
     // Four slots: four ACKs (coalesced into one), then an RNR NAK for 14.
     assert_eq!(
         out,
         vec![
             (OpCode::RcAcknowledge, 13, false, Some(Syndrome::ACK), 0),
-            (OpCode::RcAcknowledge, 14, false, Some(Syndrome::RnrNak { timer: param::RNR_TIMER_CODE }), 0),
+            (
+                OpCode::RcAcknowledge,
+                14,
+                false,
+                Some(Syndrome::RnrNak {
+                    timer: param::RNR_TIMER_CODE
+                }),
+                0
+            ),
         ]
     );
     h.recv_pop(qp);
-    let out = parsed(&inject(&mut h, qp, 1, vec![req(OpCode::RcSendOnly, 14, true, None, b"m")]));
-    assert_eq!(out, vec![(OpCode::RcAcknowledge, 14, false, Some(Syndrome::ACK), 0)]);
+    let out = parsed(&inject(
+        &mut h,
+        qp,
+        1,
+        vec![req(OpCode::RcSendOnly, 14, true, None, b"m")],
+    ));
+    assert_eq!(
+        out,
+        vec![(OpCode::RcAcknowledge, 14, false, Some(Syndrome::ACK), 0)]
+    );
 }
 
 fn write_only(psn: u32, va: u64, rkey: u32, data: &[u8]) -> PeerPkt<'_> {
-    req(OpCode::RcRdmaWriteOnly, psn, true, Some(reth::Repr { va, rkey, dma_len: data.len() as u32 }), data)
+    req(
+        OpCode::RcRdmaWriteOnly,
+        psn,
+        true,
+        Some(reth::Repr {
+            va,
+            rkey,
+            dma_len: data.len() as u32,
+        }),
+        data,
+    )
 }
 
 #[test]
 fn rdma_write_checks_key_bounds_and_access_before_writing() {
     for case in 0..5 {
         let (mut h, qp) = scripted(0, 0, 256);
-        let ro = h.register(BASE + 0x100, 0x100, Access { remote_read: true, remote_write: false }).unwrap();
+        let ro = h
+            .register(
+                BASE + 0x100,
+                0x100,
+                Access {
+                    remote_read: true,
+                    remote_write: false,
+                },
+            )
+            .unwrap();
         let rw = h.register(BASE + 0x1000, 0x100, RW).unwrap();
         let stale = h.register(BASE, 0x100, RW).unwrap();
         h.deregister(stale.rkey);
         let (va, key) = match case {
-            0 => (rw.addr + 0xF8, rw.rkey),   // runs 8 bytes past the end
-            1 => (rw.addr - 1, rw.rkey),      // starts before
-            2 => (stale.addr, stale.rkey),    // revoked key
-            3 => (ro.addr, ro.rkey),          // no write access
-            _ => (rw.addr, rw.rkey ^ 0x100),  // forged key
+            0 => (rw.addr + 0xF8, rw.rkey),  // runs 8 bytes past the end
+            1 => (rw.addr - 1, rw.rkey),     // starts before
+            2 => (stale.addr, stale.rkey),   // revoked key
+            3 => (ro.addr, ro.rkey),         // no write access
+            _ => (rw.addr, rw.rkey ^ 0x100), // forged key
         };
         let before = h.memory().bytes.clone();
-        let out = parsed(&inject(&mut h, qp, 0, vec![write_only(0, va, key, &[0xEE; 16])]));
-        assert_eq!(out, vec![(OpCode::RcAcknowledge, 0, false, Some(Syndrome::Nak(NakCode::RemoteAccessError)), 0)], "case {case}");
+        let out = parsed(&inject(
+            &mut h,
+            qp,
+            0,
+            vec![write_only(0, va, key, &[0xEE; 16])],
+        ));
+        assert_eq!(
+            out,
+            vec![(
+                OpCode::RcAcknowledge,
+                0,
+                false,
+                Some(Syndrome::Nak(NakCode::RemoteAccessError)),
+                0
+            )],
+            "case {case}"
+        );
         assert!(h.memory().bytes == before, "case {case}: memory changed");
         assert_eq!(h.qp_state(qp), QpState::Error);
         // Nothing more is accepted.
@@ -351,16 +494,44 @@ fn rdma_write_multi_packet_and_zero_length() {
         0,
         vec![
             // ib_srpt's zero-length write: any key, ACKed.
-            req(OpCode::RcRdmaWriteOnly, 0, true, Some(reth::Repr { va: 0, rkey: 0, dma_len: 0 }), &[]),
-            req(OpCode::RcRdmaWriteFirst, 1, false, Some(reth::Repr { va: r.addr, rkey: r.rkey, dma_len: 600 }), &data[..256]),
+            req(
+                OpCode::RcRdmaWriteOnly,
+                0,
+                true,
+                Some(reth::Repr {
+                    va: 0,
+                    rkey: 0,
+                    dma_len: 0,
+                }),
+                &[],
+            ),
+            req(
+                OpCode::RcRdmaWriteFirst,
+                1,
+                false,
+                Some(reth::Repr {
+                    va: r.addr,
+                    rkey: r.rkey,
+                    dma_len: 600,
+                }),
+                &data[..256],
+            ),
             req(OpCode::RcRdmaWriteMiddle, 2, false, None, &data[256..512]),
             req(OpCode::RcRdmaWriteLast, 3, true, None, &data[512..]),
         ],
     ));
-    assert_eq!(out, vec![(OpCode::RcAcknowledge, 3, false, Some(Syndrome::ACK), 0)]);
+    assert_eq!(
+        out,
+        vec![(OpCode::RcAcknowledge, 3, false, Some(Syndrome::ACK), 0)]
+    );
     assert_eq!(&h.memory().bytes[0x2000..0x2000 + 600], &data[..]);
     // MIDDLE without FIRST: class C.
-    let out = parsed(&inject(&mut h, qp, 1, vec![req(OpCode::RcRdmaWriteMiddle, 4, false, None, &[0; 256])]));
+    let out = parsed(&inject(
+        &mut h,
+        qp,
+        1,
+        vec![req(OpCode::RcRdmaWriteMiddle, 4, false, None, &[0; 256])],
+    ));
     assert_eq!(out[0].3, Some(Syndrome::Nak(NakCode::InvalidRequest)));
 }
 
@@ -374,11 +545,24 @@ fn rdma_write_last_of_wrong_length_is_invalid() {
         qp,
         0,
         vec![
-            req(OpCode::RcRdmaWriteFirst, 0, false, Some(reth::Repr { va: r.addr, rkey: r.rkey, dma_len: 300 }), &[1; 256]),
+            req(
+                OpCode::RcRdmaWriteFirst,
+                0,
+                false,
+                Some(reth::Repr {
+                    va: r.addr,
+                    rkey: r.rkey,
+                    dma_len: 300,
+                }),
+                &[1; 256],
+            ),
             req(OpCode::RcRdmaWriteLast, 1, true, None, &[1; 200]),
         ],
     ));
-    assert_eq!(out.last().unwrap().3, Some(Syndrome::Nak(NakCode::InvalidRequest)));
+    assert_eq!(
+        out.last().unwrap().3,
+        Some(Syndrome::Nak(NakCode::InvalidRequest))
+    );
     // The first packet was in bounds and was placed; nothing past 300.
     assert!(h.memory().bytes[300..] == before[300..]);
 }
@@ -387,33 +571,80 @@ fn rdma_write_last_of_wrong_length_is_invalid() {
 fn rdma_read_responses_and_duplicate_replay() {
     let (mut h, qp) = scripted(0, 50, 256);
     let r = h.register(BASE + 0x4000, 600, RW).unwrap();
-    for (i, b) in h.memory_mut().bytes[0x4000..0x4000 + 600].iter_mut().enumerate() {
+    for (i, b) in h.memory_mut().bytes[0x4000..0x4000 + 600]
+        .iter_mut()
+        .enumerate()
+    {
         *b = i as u8 ^ 0x5A;
     }
-    let read = |psn, va, len| req(OpCode::RcRdmaReadRequest, psn, true, Some(reth::Repr { va, rkey: r.rkey, dma_len: len }), &[]);
+    let read = |psn, va, len| {
+        req(
+            OpCode::RcRdmaReadRequest,
+            psn,
+            true,
+            Some(reth::Repr {
+                va,
+                rkey: r.rkey,
+                dma_len: len,
+            }),
+            &[],
+        )
+    };
     let out = parsed(&inject(&mut h, qp, 0, vec![read(50, r.addr, 600)]));
     assert_eq!(
         out,
         vec![
-            (OpCode::RcRdmaReadResponseFirst, 50, false, Some(Syndrome::ACK), 256),
+            (
+                OpCode::RcRdmaReadResponseFirst,
+                50,
+                false,
+                Some(Syndrome::ACK),
+                256
+            ),
             (OpCode::RcRdmaReadResponseMiddle, 51, false, None, 256),
-            (OpCode::RcRdmaReadResponseLast, 52, false, Some(Syndrome::ACK), 88),
+            (
+                OpCode::RcRdmaReadResponseLast,
+                52,
+                false,
+                Some(Syndrome::ACK),
+                88
+            ),
         ]
     );
     // A SEND after it must see PSN 53 (the READ consumed three).
-    let out = parsed(&inject(&mut h, qp, 1, vec![req(OpCode::RcSendOnly, 53, true, None, b"s")]));
-    assert_eq!(out, vec![(OpCode::RcAcknowledge, 53, false, Some(Syndrome::ACK), 0)]);
+    let out = parsed(&inject(
+        &mut h,
+        qp,
+        1,
+        vec![req(OpCode::RcSendOnly, 53, true, None, b"s")],
+    ));
+    assert_eq!(
+        out,
+        vec![(OpCode::RcAcknowledge, 53, false, Some(Syndrome::ACK), 0)]
+    );
     // The requester lost the MIDDLE and asks again from PSN 51.
     let out = parsed(&inject(&mut h, qp, 2, vec![read(51, r.addr + 256, 344)]));
-    assert_eq!(out.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(), vec![
-        (OpCode::RcRdmaReadResponseFirst, 51),
-        (OpCode::RcRdmaReadResponseLast, 52)
-    ]);
+    assert_eq!(
+        out.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        vec![
+            (OpCode::RcRdmaReadResponseFirst, 51),
+            (OpCode::RcRdmaReadResponseLast, 52)
+        ]
+    );
     // A duplicate outside the original range is dropped.
     assert!(inject(&mut h, qp, 3, vec![read(51, r.addr + 256, 345)]).is_empty());
     // Out of bounds read: NAK access, nothing sent from memory.
     let out = parsed(&inject(&mut h, qp, 4, vec![read(54, r.addr + 1, 600)]));
-    assert_eq!(out, vec![(OpCode::RcAcknowledge, 54, false, Some(Syndrome::Nak(NakCode::RemoteAccessError)), 0)]);
+    assert_eq!(
+        out,
+        vec![(
+            OpCode::RcAcknowledge,
+            54,
+            false,
+            Some(Syndrome::Nak(NakCode::RemoteAccessError)),
+            0
+        )]
+    );
 }
 
 #[test]
@@ -429,7 +660,10 @@ fn read_requester_handles_out_of_order_responses() {
         psn,
         ack_req: false,
         reth: None,
-        aeth: aeth.then_some(aeth::Repr { syndrome: Syndrome::ACK, msn: 1 }),
+        aeth: aeth.then_some(aeth::Repr {
+            syndrome: Syndrome::ACK,
+            msn: 1,
+        }),
         payload: part,
     };
     let data: &'static [u8] = Box::leak(data.into_boxed_slice());
@@ -445,7 +679,10 @@ fn read_requester_handles_out_of_order_responses() {
     ));
     assert_eq!(out, vec![(OpCode::RcRdmaReadRequest, 11, true, None, 0)]);
     assert_eq!(h.counters().comp_out_of_order, 1);
-    assert!(inject(&mut h, qp, 2, vec![]).is_empty(), "no second re-request for the same gap");
+    assert!(
+        inject(&mut h, qp, 2, vec![]).is_empty(),
+        "no second re-request for the same gap"
+    );
     let out = inject(
         &mut h,
         qp,
@@ -459,7 +696,10 @@ fn read_requester_handles_out_of_order_responses() {
     );
     assert!(out.is_empty());
     let c = h.poll_cq(qp).unwrap();
-    assert_eq!((c.wr_id, c.kind, c.status), (9, WrKind::Read, WcStatus::Success));
+    assert_eq!(
+        (c.wr_id, c.kind, c.status),
+        (9, WrKind::Read, WcStatus::Success)
+    );
     assert_eq!(&h.memory().bytes[0x8000..0x8000 + 700], data);
 }
 
@@ -473,7 +713,13 @@ fn forged_and_foreign_packets_are_dropped_and_counted() {
     other_qp[42 + 7] ^= 0x55;
     let mut other_ip = good.clone();
     other_ip[26 + 3] ^= 1; // source address: header checksum now wrong too
-    for f in [bad_icrc, other_qp, other_ip, good[..40].to_vec(), vec![0; 10]] {
+    for f in [
+        bad_icrc,
+        other_qp,
+        other_ip,
+        good[..40].to_vec(),
+        vec![0; 10],
+    ] {
         h.nic_mut().rx.push_back(f);
     }
     h.poll(Instant(0));
@@ -487,11 +733,22 @@ fn forged_and_foreign_packets_are_dropped_and_counted() {
 
 #[test]
 fn arp_is_answered_and_resolved() {
-    let mut h = ScriptHca::new(ScriptNic::default(), VecMem { base: 0, bytes: vec![] }, HcaConfig::new(IP_A, 3));
+    let mut h = ScriptHca::new(
+        ScriptNic::default(),
+        VecMem {
+            base: 0,
+            bytes: vec![],
+        },
+        HcaConfig::new(IP_A, 3),
+    );
     let arp = |op: crate::wire::arp::Operation, tpa: Ipv4Address| {
         let mut f = vec![0u8; 42];
-        crate::wire::eth::Repr { src_addr: MAC_B, dst_addr: EthernetAddress::BROADCAST, ethertype: crate::wire::eth::EtherType::Arp }
-            .emit(&mut crate::wire::eth::Frame::new_unchecked(&mut f[..]));
+        crate::wire::eth::Repr {
+            src_addr: MAC_B,
+            dst_addr: EthernetAddress::BROADCAST,
+            ethertype: crate::wire::eth::EtherType::Arp,
+        }
+        .emit(&mut crate::wire::eth::Frame::new_unchecked(&mut f[..]));
         crate::wire::arp::Repr {
             operation: op,
             source_hardware_addr: MAC_B,
@@ -502,8 +759,13 @@ fn arp_is_answered_and_resolved() {
         .emit(&mut crate::wire::arp::Packet::new_unchecked(&mut f[14..]));
         f
     };
-    h.nic_mut().rx.push_back(arp(crate::wire::arp::Operation::Request, IP_A));
-    h.nic_mut().rx.push_back(arp(crate::wire::arp::Operation::Request, Ipv4Address::new(10, 0, 0, 9)));
+    h.nic_mut()
+        .rx
+        .push_back(arp(crate::wire::arp::Operation::Request, IP_A));
+    h.nic_mut().rx.push_back(arp(
+        crate::wire::arp::Operation::Request,
+        Ipv4Address::new(10, 0, 0, 9),
+    ));
     h.poll(Instant(0));
     let tx = core::mem::take(&mut h.nic_mut().tx);
     assert_eq!(tx.len(), 1);
@@ -530,7 +792,17 @@ fn pair(seed: u64, faults: Faults, pmtu: usize, window: u32) -> (LoopHca, LoopHc
         cfg.tx_budget = 16;
         cfg.window = window;
         cfg.retransmit_us = 20_000;
-        LoopHca::new(SharedPort { seg: seg.clone(), port }, VecMem { base: BASE, bytes: vec![0; 3 << 20] }, cfg)
+        LoopHca::new(
+            SharedPort {
+                seg: seg.clone(),
+                port,
+            },
+            VecMem {
+                base: BASE,
+                bytes: vec![0; 3 << 20],
+            },
+            cfg,
+        )
     };
     let mut a = mk(0, IP_A, seed);
     let mut b = mk(1, IP_B, seed + 1);
@@ -543,14 +815,26 @@ fn pair(seed: u64, faults: Faults, pmtu: usize, window: u32) -> (LoopHca, LoopHc
     at.timeout_us = 20_000;
     a.modify_rtr(qa, at).unwrap();
     a.modify_rts(qa).unwrap();
-    let bt = QpAttr { dest_qpn: a.qpn(qa), peer_ip: IP_A, peer_mac: MAC_A, sq_psn: pb, rq_psn: pa, ..at };
+    let bt = QpAttr {
+        dest_qpn: a.qpn(qa),
+        peer_ip: IP_A,
+        peer_mac: MAC_A,
+        sq_psn: pb,
+        rq_psn: pa,
+        ..at
+    };
     b.modify_rtr(qb, bt).unwrap();
     b.modify_rts(qb).unwrap();
     (a, b, qa, qb)
 }
 
 /// Polls both until `done` or a step limit; time jumps when idle.
-fn run(a: &mut LoopHca, b: &mut LoopHca, now: &mut u64, mut done: impl FnMut(&mut LoopHca, &mut LoopHca) -> bool) {
+fn run(
+    a: &mut LoopHca,
+    b: &mut LoopHca,
+    now: &mut u64,
+    mut done: impl FnMut(&mut LoopHca, &mut LoopHca) -> bool,
+) {
     for _ in 0..2_000_000 {
         a.poll(Instant(*now));
         b.poll(Instant(*now));
@@ -563,11 +847,20 @@ fn run(a: &mut LoopHca, b: &mut LoopHca, now: &mut u64, mut done: impl FnMut(&mu
             _ => *now + 1,
         };
     }
-    panic!("did not finish; a: {:?} b: {:?}", a.counters(), b.counters());
+    panic!(
+        "did not finish; a: {:?} b: {:?}",
+        a.counters(),
+        b.counters()
+    );
 }
 
 fn lossy(seed: u64) -> Faults {
-    Faults { drop_per_64k: 2000, dup_per_64k: 1500, swap_per_64k: 2500, seed }
+    Faults {
+        drop_per_64k: 2000,
+        dup_per_64k: 1500,
+        swap_per_64k: 2500,
+        seed,
+    }
 }
 
 #[test]
@@ -595,9 +888,15 @@ fn loopback_sends_in_order_under_faults() {
         for (n, m) in got.iter().enumerate() {
             let len = (n * 37) % 1024;
             assert_eq!(m.len(), len);
-            assert!(m.iter().enumerate().all(|(i, &x)| x == (i as u32 ^ n as u32) as u8));
+            assert!(m
+                .iter()
+                .enumerate()
+                .all(|(i, &x)| x == (i as u32 ^ n as u32) as u8));
         }
-        assert!(a.counters().req_retries > 0, "seed {seed}: faults should force retries");
+        assert!(
+            a.counters().req_retries > 0,
+            "seed {seed}: faults should force retries"
+        );
     }
 }
 
@@ -606,9 +905,30 @@ fn loopback_rdma_write_and_read_mib_under_faults() {
     for seed in [11, 12] {
         let (mut a, mut b, _qa, qb) = pair(seed, lossy(seed), 1024, 16);
         // A exposes 1 MiB for writes and 1 MiB for reads; B moves them.
-        let wr = a.register(BASE, 1 << 20, Access { remote_write: true, remote_read: false }).unwrap();
-        let rd = a.register(BASE + (1 << 20), 1 << 20, Access { remote_write: false, remote_read: true }).unwrap();
-        for (i, x) in a.memory_mut().bytes[1 << 20..2 << 20].iter_mut().enumerate() {
+        let wr = a
+            .register(
+                BASE,
+                1 << 20,
+                Access {
+                    remote_write: true,
+                    remote_read: false,
+                },
+            )
+            .unwrap();
+        let rd = a
+            .register(
+                BASE + (1 << 20),
+                1 << 20,
+                Access {
+                    remote_write: false,
+                    remote_read: true,
+                },
+            )
+            .unwrap();
+        for (i, x) in a.memory_mut().bytes[1 << 20..2 << 20]
+            .iter_mut()
+            .enumerate()
+        {
             *x = (i * 13 + 5) as u8;
         }
         for (i, x) in b.memory_mut().bytes[..1 << 20].iter_mut().enumerate() {
@@ -623,20 +943,48 @@ fn loopback_rdma_write_and_read_mib_under_faults() {
                 let (i, write) = (posted % n, posted < n);
                 let off = u64::from(i * chunk);
                 if write {
-                    b.post_write(qb, u64::from(posted), BASE + off, wr.addr + off, wr.rkey, chunk).unwrap();
+                    b.post_write(
+                        qb,
+                        u64::from(posted),
+                        BASE + off,
+                        wr.addr + off,
+                        wr.rkey,
+                        chunk,
+                    )
+                    .unwrap();
                 } else {
-                    b.post_read(qb, u64::from(posted), BASE + (2 << 20) + off, rd.addr + off, rd.rkey, chunk).unwrap();
+                    b.post_read(
+                        qb,
+                        u64::from(posted),
+                        BASE + (2 << 20) + off,
+                        rd.addr + off,
+                        rd.rkey,
+                        chunk,
+                    )
+                    .unwrap();
                 }
                 posted += 1;
             }
             while let Some(c) = b.poll_cq(qb) {
-                assert_eq!(c.status, WcStatus::Success, "{c:?}\na {:?}\nb {:?}", a.counters(), b.counters());
+                assert_eq!(
+                    c.status,
+                    WcStatus::Success,
+                    "{c:?}\na {:?}\nb {:?}",
+                    a.counters(),
+                    b.counters()
+                );
                 done += 1;
             }
             done == 2 * n
         });
-        assert!(a.memory().bytes[..1 << 20] == b.memory().bytes[..1 << 20], "seed {seed}: written bytes");
-        assert!(a.memory().bytes[1 << 20..2 << 20] == b.memory().bytes[2 << 20..3 << 20], "seed {seed}: read bytes");
+        assert!(
+            a.memory().bytes[..1 << 20] == b.memory().bytes[..1 << 20],
+            "seed {seed}: written bytes"
+        );
+        assert!(
+            a.memory().bytes[1 << 20..2 << 20] == b.memory().bytes[2 << 20..3 << 20],
+            "seed {seed}: read bytes"
+        );
         assert!(b.counters().req_retries > 0);
     }
 }

@@ -20,7 +20,11 @@ pub struct SharedPort {
 
 impl SharedPort {
     pub fn new(seg: &Rc<RefCell<Box<Segment>>>, port: usize) -> Self {
-        SharedPort { seg: seg.clone(), port, sent: None }
+        SharedPort {
+            seg: seg.clone(),
+            port,
+            sent: None,
+        }
     }
 }
 
@@ -83,7 +87,12 @@ pub struct VecMem {
 
 impl VecMem {
     pub fn new(base: u64, len: usize) -> Self {
-        VecMem { base, bytes: vec![0; len], allowed: None, violations: 0 }
+        VecMem {
+            base,
+            bytes: vec![0; len],
+            allowed: None,
+            violations: 0,
+        }
     }
     fn range(&self, addr: u64, len: usize) -> Option<std::ops::Range<usize>> {
         let start = addr.checked_sub(self.base)? as usize;
