@@ -3,3 +3,4 @@ pub mod qemu;
 pub mod images;
 pub mod netdev;
 pub mod romtool;
+pub mod srp_host;
