@@ -668,7 +668,7 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
             if q.state == QpState::Rts {
                 if q.comp.rnr_until.is_some() {
                     earliest(q.comp.rnr_until);
-                } else if q.req.cur < q.sq_len && req::window_open(q) {
+                } else if req::can_send(q) {
                     earliest(Some(Instant(0)));
                 }
                 earliest(q.comp.timer);

@@ -23,6 +23,20 @@ pub(crate) fn window_open<const DEPTH: usize, const MSG: usize>(q: &RcQp<DEPTH, 
     psn_diff(next_send_psn(q), q.comp.psn) < q.attr.window as i32
 }
 
+/// Whether the requester could send a packet right now (window open and,
+/// for a new READ, below the outstanding-READ limit).
+pub(crate) fn can_send<const DEPTH: usize, const MSG: usize>(q: &RcQp<DEPTH, MSG>) -> bool {
+    if q.req.cur >= q.sq_len || !window_open(q) {
+        return false;
+    }
+    let w = q.wqe(q.req.cur);
+    if !w.assigned && w.kind == WrKind::Read {
+        let reads = (0..q.req.cur).filter(|&i| q.wqe(i).kind == WrKind::Read).count();
+        return reads < usize::from(q.attr.max_rd_atomic.max(1));
+    }
+    true
+}
+
 /// PSN of the next packet the requester would send.
 fn next_send_psn<const DEPTH: usize, const MSG: usize>(q: &RcQp<DEPTH, MSG>) -> u32 {
     if q.req.cur < q.sq_len {
