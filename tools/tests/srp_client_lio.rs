@@ -1,0 +1,250 @@
+//! srp-client (the library path) against Linux's own SRP target: LIO
+//! ib_srpt over rdma_rxe in the lio-srpt QEMU VM (`shared/lio-srpt`), on a
+//! QEMU socket segment our StreamNic joins. Logs in, reads the whole LUN and
+//! compares its sha256 with the one build.sh wrote, writes blocks (immediate
+//! data and RDMA READ) and reads them back, checks the error of a wrong
+//! target port ID, logs out.
+//!
+//! Shared files: `$SRPBOOT_SHARED` or `../shared` next to the repository.
+//! The VM is built once into `target/lio-srpt` (`$LIO_SRPT_BUILD`).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fabric::uri::SrpUri;
+use fabric::wire::Ipv4Address;
+use tools::srp_host::{Client, ClientConfig, ClientError};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn shared() -> PathBuf {
+    match std::env::var_os("SRPBOOT_SHARED") {
+        Some(p) => PathBuf::from(p),
+        None => repo().join("../shared"),
+    }
+}
+
+/// Builds the VM once (kernel, initramfs, disk), serialised by a lock file.
+fn build(lio: &Path, build_dir: &Path) {
+    let done = ["vmlinuz", "initramfs.cpio.gz", "disk.img", "disk.sha256"]
+        .iter()
+        .all(|f| build_dir.join(f).exists());
+    if done {
+        return;
+    }
+    std::fs::create_dir_all(build_dir.parent().unwrap()).unwrap();
+    let lock = File::create(build_dir.with_extension("lock")).unwrap();
+    lock.lock().unwrap();
+    let done = ["vmlinuz", "initramfs.cpio.gz", "disk.img", "disk.sha256"]
+        .iter()
+        .all(|f| build_dir.join(f).exists());
+    if !done {
+        let st = Command::new("bash")
+            .arg(lio.join("build.sh"))
+            .env("LIO_SRPT_BUILD", build_dir)
+            .status()
+            .expect("run lio-srpt/build.sh");
+        assert!(st.success(), "lio-srpt/build.sh failed");
+    }
+}
+
+/// The target VM; killed on drop.
+struct Target {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_target(lio: &Path, build_dir: &Path, port: u16, logdir: &Path) -> Target {
+    let log = logdir.join("target.log");
+    let _ = std::fs::remove_file(&log);
+    let child = Command::new("bash")
+        .arg(lio.join("run-target.sh"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--log"])
+        .arg(&log)
+        .arg("--pcap")
+        .arg(logdir.join("target.pcap"))
+        .env("LIO_SRPT_BUILD", build_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(logdir.join("run-target.err")).unwrap())
+        .spawn()
+        .expect("start run-target.sh");
+    let mut t = Target { child, log };
+    let start = Instant::now();
+    loop {
+        if let Ok(f) = File::open(&t.log) {
+            if BufReader::new(f)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.contains("SRPT READY"))
+            {
+                return t;
+            }
+        }
+        if let Ok(Some(st)) = t.child.try_wait() {
+            panic!(
+                "target VM exited ({st}) before SRPT READY; see {}",
+                logdir.display()
+            );
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "no SRPT READY in 180 s; see {}",
+            t.log.display()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    let mut c = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("sha256sum");
+    c.stdin.take().unwrap().write_all(data).unwrap();
+    let out = c.wait_with_output().unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn config(port: u16, target: &str) -> ClientConfig {
+    let mut c = ClientConfig::new(
+        &format!("connect:127.0.0.1:{port}"),
+        Ipv4Address([192, 168, 77, 2]),
+        24,
+        SrpUri::parse(target).unwrap(),
+    );
+    c.mac = Some([0x52, 0x54, 0x00, 0x77, 0x00, 0x22]);
+    c.timeout = Duration::from_secs(60);
+    c
+}
+
+fn session(port: u16, expect_sha: &str) -> Result<(), ClientError> {
+    let t = Instant::now();
+    let mut c = Client::connect(config(port, "srp://192.168.77.1"))?;
+    let info = c.info();
+    eprintln!(
+        "login+open {:?}: {} {} {} blocks of {}, {} credits, immediate {}",
+        t.elapsed(),
+        info.inquiry.vendor_str(),
+        info.inquiry.product_str(),
+        info.blocks,
+        info.block_len,
+        info.login.initial_credits,
+        info.login.max_immediate
+    );
+    assert_eq!(info.inquiry.vendor_str(), "LIO-ORG");
+    assert_eq!(info.block_len, 512);
+    assert!(
+        info.login.max_immediate >= 4096,
+        "ib_srpt grants immediate data"
+    );
+    assert_eq!(c.report_luns()?, [fabric::wire::scsi::Lun::ZERO]);
+
+    // The whole LUN, checked against build.sh's sha256.
+    let t = Instant::now();
+    let mut disk = Vec::new();
+    c.read_to(0, info.blocks, &mut disk)?;
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "read {} bytes in {secs:.2} s ({:.1} MiB/s)",
+        disk.len(),
+        disk.len() as f64 / secs / 1048576.0
+    );
+    assert_eq!(disk.len() as u64, info.capacity());
+    assert_eq!(sha256(&disk), expect_sha, "whole-disk sha256");
+    assert_eq!(&disk[510..512], &[0x55, 0xAA]);
+
+    // One block as immediate data, 64 KiB by RDMA READ; read both back.
+    let block: Vec<u8> = (0..512u32).map(|i| (i * 7 + 3) as u8).collect();
+    c.write_from(5, &block)?;
+    let big: Vec<u8> = (0..65536u32).map(|i| (i ^ (i >> 9)) as u8).collect();
+    c.write_from(1000, &big)?;
+    let mut back = Vec::new();
+    c.read_to(5, 1, &mut back)?;
+    assert_eq!(back, block, "immediate-data write read back");
+    back.clear();
+    c.read_to(1000, 128, &mut back)?;
+    assert_eq!(back, big, "RDMA READ write read back");
+    back.clear();
+    c.read_to(4, 1, &mut back)?;
+    assert_eq!(back, disk[4 * 512..5 * 512], "neighbour untouched");
+    let s = c.device().session().counters();
+    assert_eq!((s.malformed, s.unknown_tag, s.unexpected), (0, 0, 0));
+    c.logout()
+}
+
+#[test]
+fn srp_client_against_linux_lio_srpt() {
+    let lio = shared().join("lio-srpt");
+    assert!(
+        lio.join("run-target.sh").exists(),
+        "no lio-srpt harness at {} (set SRPBOOT_SHARED)",
+        lio.display()
+    );
+    let build_dir = std::env::var_os("LIO_SRPT_BUILD")
+        .map_or_else(|| repo().join("target/lio-srpt"), PathBuf::from);
+    build(&lio, &build_dir);
+    let expect = std::fs::read_to_string(build_dir.join("disk.sha256")).unwrap();
+    let expect = expect.split_whitespace().next().unwrap().to_string();
+    let logdir = repo().join("target/srp-client-lio");
+    std::fs::create_dir_all(&logdir).unwrap();
+    let port = free_port();
+    let target = start_target(&lio, &build_dir, port, &logdir);
+
+    // The soft HCA's tables are large; run on a roomy stack.
+    let worker = std::thread::Builder::new().stack_size(256 << 20);
+    let r = worker
+        .spawn(move || session(port, &expect).map_err(|e| e.to_string()))
+        .unwrap()
+        .join()
+        .unwrap();
+    if let Err(e) = r {
+        panic!("{e}\n(target log: {})", target.log.display());
+    }
+
+    // A wrong target port ID is refused with the target's SRP reason. The
+    // socket segment takes one peer at a time: the first one has gone.
+    let r = std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(move || {
+            match Client::connect(config(port, "srp://192.168.77.1?guid=0x0000000000000001")) {
+                Ok(_) => "logged in with a wrong target port ID".to_string(),
+                Err(e) => e.to_string(),
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(r.contains("SRP login") && r.contains("0x00010003"), "{r}");
+    drop(target);
+}
