@@ -22,4 +22,6 @@ pub use self::session::{
 };
 
 #[cfg(test)]
+mod loopback_tests;
+#[cfg(test)]
 mod tests;

@@ -53,7 +53,7 @@ fn hex(s: &str) -> Vec<u8> {
 const INITIATOR_MAC: Mac = Mac([0x52, 0x54, 0x00, 0x77, 0x00, 0x02]);
 const TARGET_MAC: Mac = Mac([0x52, 0x54, 0x00, 0x77, 0x00, 0x01]);
 
-fn golden_config() -> SessionConfig {
+pub(super) fn golden_config() -> SessionConfig {
     let uri = SrpUri::parse("srp://192.168.77.1").unwrap();
     SessionConfig::new(
         initiator_port_id(0, INITIATOR_MAC),
@@ -63,16 +63,16 @@ fn golden_config() -> SessionConfig {
 
 // ----- memory shared by the fake HCA and the test -----
 
-const MEM_BASE: u64 = 0x10_0000;
+pub(super) const MEM_BASE: u64 = 0x10_0000;
 
 #[derive(Clone)]
-struct Mem(Rc<RefCell<Vec<u8>>>);
+pub(super) struct Mem(pub(super) Rc<RefCell<Vec<u8>>>);
 
 impl Mem {
-    fn new(len: usize) -> Mem {
+    pub(super) fn new(len: usize) -> Mem {
         Mem(Rc::new(RefCell::new(vec![0; len])))
     }
-    fn get(&self, addr: u64, len: usize) -> Vec<u8> {
+    pub(super) fn get(&self, addr: u64, len: usize) -> Vec<u8> {
         let mut v = vec![0; len];
         assert!(self.read(addr, &mut v));
         v
