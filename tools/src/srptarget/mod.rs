@@ -13,7 +13,9 @@
 //! protocol and SCSI rule is tested in-process.
 
 pub mod lun;
+pub mod options;
 pub mod scsi;
+pub mod server;
 pub mod sim;
 pub mod target;
 

@@ -190,7 +190,10 @@ impl Sim {
     ///
     /// # Errors
     /// The login outcome when it was a rejection.
-    pub fn login(mut target: Target, initiator: PortId) -> Result<Sim, Box<(Target, LoginOutcome)>> {
+    pub fn login(
+        mut target: Target,
+        initiator: PortId,
+    ) -> Result<Sim, Box<(Target, LoginOutcome)>> {
         let guid = target.config().guid;
         let out = target.login("sim", &login_req(initiator, guid), LoginLayout::RdmaCm);
         match out {
