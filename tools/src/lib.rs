@@ -1,4 +1,5 @@
 //! Host-side helpers shared by the srpboot tools and their tests.
+pub mod bench;
 pub mod qemu;
 pub mod images;
 pub mod netdev;

@@ -10,6 +10,10 @@
 //! * `fuzz [SECONDS]`     run every cargo-fuzz target in `fuzz/` for SECONDS (default 20).
 //! * `test`               build every ROM, run every test in the workspace, then
 //!   every fuzz target for a bounded time (`SRPBOOT_FUZZ_SECONDS`, default 15).
+//! * `bench [--quick] [--runs N] [--only KEYS] [--rom ROM]`  the INT 13h read
+//!   benchmark: one payload disk through srpboot, SeaBIOS virtio-blk/AHCI and
+//!   iPXE sanboot (iSCSI, HTTP); table + `target/bench/report.json`
+//!   (qemu/bench/README.md).
 //!
 //! Host prerequisites are installed by `scripts/setup` (README).
 
@@ -27,8 +31,9 @@ fn main() {
         "test" => test(rest),
         "demo" => demo(rest),
         "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
+        "bench" => tools::bench::cli(rest, || build_rom(true)),
         _ => {
-            eprintln!("usage: cargo xtask <rom [--test-disk] | run | demo | fuzz [SECONDS] | test>");
+            eprintln!("usage: cargo xtask <rom [--test-disk] | run | demo | fuzz [SECONDS] | bench [--help] | test>");
             exit(2)
         }
     };
