@@ -336,13 +336,18 @@ impl Client {
                 },
             });
         }
-        c.block_until("login and identification", |d| {
+        let opened = c.block_until("login and identification", |d| {
             d.state() != DeviceState::Opening
-        })?;
-        match c.dev.state() {
-            DeviceState::Ready => {}
-            DeviceState::Failed(o) => return Err(ClientError::Open(o)),
-            s => return Err(ClientError::Usage(format!("unexpected device state {s:?}"))),
+        });
+        let err = match (opened, c.dev.state()) {
+            (Ok(()), DeviceState::Ready) => None,
+            (Ok(()), DeviceState::Failed(o)) => Some(ClientError::Open(o)),
+            (Ok(()), s) => Some(ClientError::Usage(format!("unexpected device state {s:?}"))),
+            (Err(e), _) => Some(e),
+        };
+        if let Some(e) = err {
+            c.abandon();
+            return Err(e);
         }
         Self::say(&c.cfg, || {
             let i = c.info();
@@ -356,6 +361,26 @@ impl Client {
             )
         });
         Ok(c)
+    }
+
+    /// Best effort after a failure: if the channel is still up, send the
+    /// DREQ and give the target a moment to answer, so it does not keep a
+    /// half-open channel until its own timeout.
+    fn abandon(&mut self) {
+        let now = self.now();
+        self.dev.close(now);
+        let until = self.clock.elapsed() + StdDuration::from_millis(500);
+        while self.clock.elapsed() < until
+            && !matches!(
+                self.dev.session().state(),
+                fabric::srp::SessionState::Closed(_)
+            )
+        {
+            let now = self.now();
+            if !self.dev.poll(now) {
+                self.idle(StdDuration::from_millis(5));
+            }
+        }
     }
 
     /// What the device is.
@@ -734,6 +759,16 @@ impl Client {
         self.block_until("logout (DREQ/DREP)", |d| {
             matches!(d.session().state(), fabric::srp::SessionState::Closed(_))
         })
+    }
+}
+
+impl Drop for Client {
+    /// A client dropped without [`Client::logout`] (an error in the middle)
+    /// still says goodbye with a DREQ.
+    fn drop(&mut self) {
+        if !matches!(self.dev.session().state(), fabric::srp::SessionState::Closed(_)) {
+            self.abandon();
+        }
     }
 }
 

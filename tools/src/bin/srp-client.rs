@@ -124,7 +124,17 @@ fn mib(bytes: f64) -> f64 {
     bytes / (1024.0 * 1024.0)
 }
 
-fn run(a: &Args, cmd: &str) -> Result<(), ClientError> {
+/// Appends a line to the report printed after logout (so a closed stdout
+/// cannot interrupt the session).
+macro_rules! out {
+    ($r:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($r, $($t)*);
+    }};
+}
+
+fn run(a: &Args, cmd: &str) -> Result<String, ClientError> {
+    let mut report = String::new();
     let cfg = config(a).map_err(ClientError::Usage)?;
     // Validate the command's own options before touching the network.
     match cmd {
@@ -148,10 +158,11 @@ fn run(a: &Args, cmd: &str) -> Result<(), ClientError> {
         "info" => {
             let i = &info.inquiry;
             let l = &info.login;
-            println!("target MAC       {}", c.target_mac());
-            println!("SRP login        credits {}, max_it_iu_len {}, max_ti_iu_len {}, immediate data {} bytes, multi-channel {:?}",
+            out!(report, "target MAC       {}", c.target_mac());
+            out!(report, "SRP login        credits {}, max_it_iu_len {}, max_ti_iu_len {}, immediate data {} bytes, multi-channel {:?}",
                 l.initial_credits, l.max_it_iu_len, l.max_ti_iu_len, l.max_immediate, l.multi_channel);
-            println!(
+            out!(
+                report,
                 "INQUIRY          {} {} {} (type {}, SPC version {})",
                 i.vendor_str(),
                 i.product_str(),
@@ -159,14 +170,16 @@ fn run(a: &Args, cmd: &str) -> Result<(), ClientError> {
                 i.device_type,
                 i.version
             );
-            println!(
+            out!(
+                report,
                 "capacity         {} blocks of {} bytes = {} bytes ({:.1} MiB)",
                 info.blocks,
                 info.block_len,
                 info.capacity(),
                 mib(info.capacity() as f64)
             );
-            println!(
+            out!(
+                report,
                 "max transfer     {} blocks per command (target limit {})",
                 info.max_transfer_blocks,
                 if info.target_max_transfer_blocks == 0 {
@@ -177,7 +190,7 @@ fn run(a: &Args, cmd: &str) -> Result<(), ClientError> {
             );
             let luns = c.report_luns()?;
             let list: Vec<String> = luns.iter().map(|l| l.to_string()).collect();
-            println!("LUNs             {}", list.join(" "));
+            out!(report, "LUNs             {}", list.join(" "));
         }
         "read" => {
             let lba = num(a, "lba").map_err(ClientError::Usage)?.unwrap_or(0);
@@ -220,13 +233,15 @@ fn run(a: &Args, cmd: &str) -> Result<(), ClientError> {
                 .unwrap_or(4096) as u32;
             let secs = num(a, "seconds").map_err(ClientError::Usage)?.unwrap_or(5);
             let r = c.bench(seq, size, Duration::from_secs(secs))?;
-            println!(
+            out!(
+                report,
                 "sequential read  {:.1} MiB/s ({:.1} MiB, {} blocks per command)",
                 mib(r.seq_bytes_per_s),
                 mib(r.seq_bytes as f64),
                 info.max_transfer_blocks
             );
-            println!(
+            out!(
+                report,
                 "random read      {:.0} IOPS of {} bytes ({:.1} MiB/s, {} reads)",
                 r.rand_iops,
                 r.rand_size,
@@ -238,7 +253,8 @@ fn run(a: &Args, cmd: &str) -> Result<(), ClientError> {
         }
         _ => unreachable!(),
     }
-    c.logout()
+    c.logout()?;
+    Ok(report)
 }
 
 fn main() -> ExitCode {
@@ -279,7 +295,11 @@ fn main() -> ExitCode {
         .join()
         .expect("srp-client worker panicked")
     {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(report) => {
+            // A closed stdout (e.g. `| head`) is not an error of ours.
+            let _ = std::io::stdout().write_all(report.as_bytes());
+            ExitCode::SUCCESS
+        }
         Err((usage, e)) => {
             eprintln!("srp-client: {e}");
             ExitCode::from(if usage { 2 } else { 1 })
