@@ -398,6 +398,24 @@ impl Client {
         &self.dev
     }
 
+    /// The device, mutably (to start commands of one's own; drive them with
+    /// [`Client::poll_until`]).
+    pub fn device_mut(&mut self) -> &mut HostDevice {
+        &mut self.dev
+    }
+
+    /// Polls until `done` says so, or the step deadline passes.
+    ///
+    /// # Errors
+    /// A timeout (named `what`) or a lost network device.
+    pub fn poll_until(
+        &mut self,
+        what: &str,
+        done: impl FnMut(&mut HostDevice) -> bool,
+    ) -> Result<(), ClientError> {
+        self.block_until(what, done)
+    }
+
     /// The HCA's counters, for reports.
     pub fn hca_counters(&self) -> fabric::transport::Counters {
         *self.dev.session().channel().hca().counters()
@@ -766,7 +784,10 @@ impl Drop for Client {
     /// A client dropped without [`Client::logout`] (an error in the middle)
     /// still says goodbye with a DREQ.
     fn drop(&mut self) {
-        if !matches!(self.dev.session().state(), fabric::srp::SessionState::Closed(_)) {
+        if !matches!(
+            self.dev.session().state(),
+            fabric::srp::SessionState::Closed(_)
+        ) {
             self.abandon();
         }
     }

@@ -828,6 +828,15 @@ impl<C: Channel, M: Memory, const SLOTS: usize, const IU: usize> BlockDevice<C, 
         )
     }
 
+    /// Aborts an outstanding command (SRP_TSK_MGMT ABORT TASK); its buffer
+    /// is released when the command ends. See [`Session::abort`].
+    ///
+    /// # Errors
+    /// `Busy` (poll and retry), `NotOpen`, `Start(NotOutstanding)`.
+    pub fn abort(&mut self, now: Instant, h: CmdHandle) -> Result<(), BlockError> {
+        Ok(self.session.abort(now, h)?)
+    }
+
     /// Takes a finished command: `Ok` with the SCSI completion when the
     /// status is GOOD (residuals included), else the mapped error. `None`
     /// while outstanding.

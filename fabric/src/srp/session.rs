@@ -39,7 +39,8 @@ use crate::wire::srp::{
     IuRepr, LoginRejPacket, LoginRejReason, LoginRejRepr, LoginReqFlags, LoginReqPacket,
     LoginReqRdmaPacket, LoginReqRepr, LoginRspFlags, LoginRspPacket, LoginRspRepr,
     MultiChannelAction, MultiChannelResult, PortId, Residual, ShortPacket, TLogoutReason, Tag,
-    TaskAttr, CMD_HEADER_LEN, LINUX_IMM_DATA_OFFSET, MIN_IT_IU_LEN, SHORT_IU_LEN,
+    TaskAttr, TaskMgmtFunction, TskMgmtPacket, TskMgmtRepr, CMD_HEADER_LEN, LINUX_IMM_DATA_OFFSET,
+    MIN_IT_IU_LEN, SHORT_IU_LEN,
 };
 
 /// Credits kept back from SRP_CMDs for task management, as Linux ib_srp
@@ -167,6 +168,8 @@ pub enum SessionError {
     ConnectionLost(CloseReason),
     /// The command was outstanding when we logged out.
     LoggedOut,
+    /// We aborted the command ([`Session::abort`]) and the target confirmed.
+    Aborted,
 }
 
 impl fmt::Display for SessionError {
@@ -194,6 +197,7 @@ impl fmt::Display for SessionError {
             SessionError::TargetLogout(r) => write!(f, "target logged us out: {r}"),
             SessionError::ConnectionLost(r) => write!(f, "connection lost: {}", CloseText(*r)),
             SessionError::LoggedOut => f.write_str("session logged out"),
+            SessionError::Aborted => f.write_str("command aborted (SRP_TSK_MGMT ABORT TASK)"),
         }
     }
 }
@@ -250,6 +254,8 @@ pub enum StartError {
     /// Immediate data requested but not granted, or larger than
     /// [`LoginInfo::max_immediate`].
     ImmediateTooLarge,
+    /// [`Session::abort`]: the handle names no outstanding command.
+    NotOutstanding,
     /// The channel refused a call for another reason.
     Channel(ChannelError),
 }
@@ -261,6 +267,7 @@ impl fmt::Display for StartError {
             StartError::NotLoggedIn => f.write_str("not logged in"),
             StartError::BadCdb => f.write_str("CDB length out of range"),
             StartError::ImmediateTooLarge => f.write_str("immediate data not granted or too large"),
+            StartError::NotOutstanding => f.write_str("no such outstanding command"),
             StartError::Channel(e) => write!(f, "channel error: {e:?}"),
         }
     }
@@ -355,13 +362,24 @@ pub struct SessionCounters {
 enum SlotState {
     Free,
     Outstanding,
+    /// ABORT TASK sent with this tag; the buffer stays registered until the
+    /// target answers.
+    Aborting(u64),
     Done(Result<Completion, SessionError>),
+}
+
+impl SlotState {
+    /// The target may still answer for this slot.
+    fn busy(&self) -> bool {
+        matches!(self, SlotState::Outstanding | SlotState::Aborting(_))
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     state: SlotState,
     tag: u64,
+    lun: Lun,
     /// Registered buffer: deregistered once the command is no longer
     /// outstanding (the target is done with it when SRP_RSP arrives).
     region: Option<RemoteRegion>,
@@ -370,6 +388,7 @@ struct Slot {
 const FREE_SLOT: Slot = Slot {
     state: SlotState::Free,
     tag: 0,
+    lun: Lun::ZERO,
     region: None,
 };
 
@@ -473,11 +492,7 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
 
     /// Commands outstanding at the target.
     pub fn outstanding(&self) -> usize {
-        self.inner
-            .slots
-            .iter()
-            .filter(|s| s.state == SlotState::Outstanding)
-            .count()
+        self.inner.slots.iter().filter(|s| s.state.busy()).count()
     }
 
     /// Largest immediate data-out one command can carry (0: not granted).
@@ -669,12 +684,56 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
         self.inner.slots[slot] = Slot {
             state: SlotState::Outstanding,
             tag,
+            lun: cmd.lun,
             region,
         };
         Ok(CmdHandle {
             slot: slot as u16,
             tag,
         })
+    }
+
+    /// Aborts an outstanding command: an SRP_TSK_MGMT ABORT TASK goes out on
+    /// the credit kept in reserve. The command then ends with
+    /// [`SessionError::Aborted`] when the target answers the abort, or with
+    /// its own response if that came first. Its buffer stays registered until
+    /// then: revoking it while the target may still RDMA into it would draw
+    /// a remote access NAK, which kills the RC connection. Reuse the buffer
+    /// once the command has ended.
+    ///
+    /// # Errors
+    /// `NotOutstanding` for a handle that is not outstanding; `Busy` when
+    /// no credit or send slot is free (poll and retry); `NotLoggedIn`.
+    pub fn abort(&mut self, now: Instant, h: CmdHandle) -> Result<(), StartError> {
+        if self.inner.state != SessionState::LoggedIn {
+            return Err(StartError::NotLoggedIn);
+        }
+        let slot = match self.inner.slots.get(usize::from(h.slot)) {
+            Some(s) if s.tag == h.tag && s.state == SlotState::Outstanding => *s,
+            _ => return Err(StartError::NotOutstanding),
+        };
+        if self.inner.credits == 0 || self.chan.send_window() == 0 {
+            return Err(StartError::Busy);
+        }
+        let tmf_tag = self.inner.next_tag;
+        self.inner.next_tag = self.inner.next_tag.wrapping_add(1).max(1);
+        let repr = TskMgmtRepr {
+            sol_not: CmdSolNot::empty(),
+            tag: Tag::from_u64(tmf_tag),
+            lun: slot.lun,
+            function: TaskMgmtFunction::AbortTask,
+            task_tag: Tag::from_u64(slot.tag),
+        };
+        let mut b = [0u8; TskMgmtRepr::LEN];
+        repr.emit(&mut TskMgmtPacket::new_unchecked(&mut b[..]));
+        match self.chan.send(now, &b) {
+            Ok(()) => {}
+            Err(ChannelError::Busy) => return Err(StartError::Busy),
+            Err(e) => return Err(StartError::Channel(e)),
+        }
+        self.inner.credits -= 1;
+        self.inner.slots[usize::from(h.slot)].state = SlotState::Aborting(tmf_tag);
+        Ok(())
     }
 
     /// Whether the command has finished (its outcome is ready to take).
@@ -750,7 +809,7 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
     /// Deregisters the buffers of commands that are no longer outstanding.
     fn release_regions(&mut self) {
         for s in self.inner.slots.iter_mut() {
-            if s.state != SlotState::Outstanding {
+            if !s.state.busy() {
                 if let Some(r) = s.region.take() {
                     self.chan.deregister(r);
                 }
@@ -815,7 +874,7 @@ impl<const SLOTS: usize> Inner<SLOTS> {
 
     fn fail_outstanding(&mut self, err: SessionError) {
         for s in self.slots.iter_mut() {
-            if s.state == SlotState::Outstanding {
+            if s.state.busy() {
                 s.state = SlotState::Done(Err(err));
             }
         }
@@ -910,10 +969,20 @@ impl<const SLOTS: usize> Inner<SLOTS> {
         match repr {
             IuRepr::Rsp(rsp) => {
                 self.credits = self.credits.saturating_add(rsp.req_lim_delta);
+                // The answer to an ABORT TASK we sent (whatever its code: a
+                // task the target no longer has is gone all the same).
+                if let Some(slot) = self.slots.iter_mut().find(
+                    |s| matches!(s.state, SlotState::Aborting(t) if Tag::from_u64(t) == rsp.tag),
+                ) {
+                    self.counters.responses += 1;
+                    slot.state = SlotState::Done(Err(SessionError::Aborted));
+                    return;
+                }
+                // The command's own response (also when it beat our abort).
                 let slot = self
                     .slots
                     .iter_mut()
-                    .find(|s| s.state == SlotState::Outstanding && Tag::from_u64(s.tag) == rsp.tag);
+                    .find(|s| s.state.busy() && Tag::from_u64(s.tag) == rsp.tag);
                 let Some(slot) = slot else {
                     self.counters.unknown_tag += 1;
                     return;

@@ -31,6 +31,7 @@ use crate::wire::srp::{
     LoginRejPacket, LoginRejReason, LoginRejRepr, LoginRspFlags, LoginRspPacket, LoginRspRepr,
     MultiChannelResult, Residual, RspPacket, RspRepr, ShortPacket, TLogoutReason, TLogoutRepr, Tag,
 };
+use crate::wire::srp::{TaskMgmtFunction, TaskMgmtResponse, TskMgmtPacket, TskMgmtRepr};
 
 // ----- golden bytes (shared/golden/srp-session.pcap) -----
 
@@ -431,6 +432,15 @@ impl Channel for FakeChannel {
         f.sent.push(msg.to_vec());
         if msg.first() == Some(&u8::from(IuType::Cmd)) {
             f.execute(msg);
+        }
+        if msg.first() == Some(&u8::from(IuType::TskMgmt)) {
+            let tmf = TskMgmtRepr::parse(&TskMgmtPacket::new_checked(msg).unwrap()).unwrap();
+            let code = [0, 0, 0, u8::from(TaskMgmtResponse::Complete)];
+            let mut r = RspRepr::new(tmf.tag, Status::Good);
+            r.response_data = Some(&code);
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut RspPacket::new_unchecked(&mut b[..]));
+            f.events.push_back(Ev::Message(b));
         }
         Ok(())
     }
@@ -1050,6 +1060,43 @@ fn connection_loss_and_logout() {
     s.poll(T0);
     assert_eq!(s.state(), SessionState::Closed(None));
     assert!(f.borrow().regions.is_empty());
+}
+
+#[test]
+fn abort_uses_the_reserved_credit_and_keeps_the_buffer_until_answered() {
+    let (mut s, f) = logged_in(2);
+    f.borrow_mut().hold = true;
+    let h = start_read(&mut s, 7, MEM_BASE);
+    assert_eq!(s.window(), 0, "the last credit is the reserve");
+    assert_eq!(f.borrow().regions.len(), 1);
+    s.abort(T0, h).unwrap();
+    assert_eq!(f.borrow().regions.len(), 1, "buffer kept until the target answers");
+    let iu = f.borrow().sent.last().unwrap().clone();
+    let tmf = TskMgmtRepr::parse(&TskMgmtPacket::new_checked(&iu[..]).unwrap()).unwrap();
+    assert_eq!(tmf.function, TaskMgmtFunction::AbortTask);
+    assert_eq!(tmf.task_tag, h.tag());
+    assert_eq!(s.credits(), 0);
+    assert_eq!(s.abort(T0, h), Err(StartError::NotOutstanding), "once");
+    assert_eq!(s.outstanding(), 1);
+    s.poll(T0);
+    assert!(f.borrow().regions.is_empty(), "released with the abort's answer");
+    assert_eq!(s.take(h), Some(Err(SessionError::Aborted)));
+    assert_eq!(s.credits(), 1);
+    // The command's own late response: unknown tag, credit back.
+    f.borrow_mut().release(0);
+    s.poll(T0);
+    assert_eq!(s.counters().unknown_tag, 1);
+    assert_eq!(s.credits(), 2);
+    assert_eq!(s.window(), 1);
+
+    // A response that beats the abort completes the command normally.
+    let h = start_read(&mut s, 8, MEM_BASE);
+    f.borrow_mut().hold = false;
+    f.borrow_mut().release(0);
+    s.poll(T0);
+    assert!(s.is_done(h));
+    assert_eq!(s.abort(T0, h), Err(StartError::NotOutstanding));
+    assert!(s.take(h).unwrap().is_ok());
 }
 
 #[test]
