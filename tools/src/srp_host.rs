@@ -32,7 +32,7 @@ use fabric::srp::{
 };
 use fabric::time::Instant;
 use fabric::transport::{HcaConfig, Resolution};
-use fabric::uri::{initiator_port_id, SrpUri};
+use fabric::uri::SrpUri;
 use fabric::wire::scsi::{Lun, ReportLuns};
 use fabric::wire::{EthernetAddress, Ipv4Address};
 
@@ -307,10 +307,7 @@ impl Client {
         Self::say(&cfg, || format!("ARP {} is at {}", cfg.uri.ip, target_mac));
 
         // Step 2: login and identification.
-        let mut sc = SessionConfig::new(
-            initiator_port_id(0, EthernetAddress(mac)),
-            cfg.uri.target_port_id(target_mac),
-        );
+        let mut sc = SessionConfig::for_uri(&cfg.uri, EthernetAddress(mac), target_mac);
         sc.request_immediate = cfg.immediate;
         Self::say(&cfg, || {
             format!("login as {} to {}", sc.initiator_port_id, sc.target_port_id)

@@ -33,6 +33,8 @@ use core::fmt;
 
 use crate::channel::{Access, Channel, ChannelError, ChannelEvent, CloseReason, RemoteRegion};
 use crate::time::Instant;
+use crate::uri::{initiator_port_id, SrpUri};
+use crate::wire::eth::Address as EthernetAddress;
 use crate::wire::scsi::{Lun, Sense, Status};
 use crate::wire::srp::{
     AerRspRepr, BufferFormats, CmdPacket, CmdRepr, CmdSolNot, CredRspRepr, DataBuffer, DirectDesc,
@@ -109,6 +111,23 @@ impl SessionConfig {
             multi_channel: MultiChannelAction::Single,
             layout: LoginLayout::RdmaCm,
         }
+    }
+}
+
+impl SessionConfig {
+    /// The login to the target a boot URI names: our port ID from our MAC
+    /// (as Linux ib_srp forms it, so one srpt ACL admits the ROM and the
+    /// OS), the target's from the URI's `guid=` or else the EUI-64 of the
+    /// target's MAC (learnt by ARP), Linux's other parameters.
+    pub fn for_uri(
+        uri: &SrpUri,
+        our_mac: EthernetAddress,
+        target_mac: EthernetAddress,
+    ) -> SessionConfig {
+        SessionConfig::new(
+            initiator_port_id(0, our_mac),
+            uri.target_port_id(target_mac),
+        )
     }
 }
 

@@ -584,6 +584,25 @@ fn login_req_matches_golden_capture() {
 }
 
 #[test]
+fn config_from_uri_and_macs() {
+    let uri = SrpUri::parse("srp://192.168.77.1").unwrap();
+    assert_eq!(
+        SessionConfig::for_uri(&uri, INITIATOR_MAC, TARGET_MAC),
+        golden_config()
+    );
+    let uri = SrpUri::parse("srp://192.168.77.1?guid=0x0002c90300a1b2c3").unwrap();
+    let c = SessionConfig::for_uri(&uri, INITIATOR_MAC, TARGET_MAC);
+    assert_eq!(
+        c.target_port_id.to_string(),
+        "0002c90300a1b2c30002c90300a1b2c3"
+    );
+    assert_eq!(
+        c.initiator_port_id.to_string(),
+        "0000000000000000505400fffe770002"
+    );
+}
+
+#[test]
 fn login_req_classic_layout_and_no_immediate() {
     let fake = Rc::new(RefCell::new(Fake::new(
         LoginScript::Accept(login_rsp(8)),
@@ -1070,7 +1089,11 @@ fn abort_uses_the_reserved_credit_and_keeps_the_buffer_until_answered() {
     assert_eq!(s.window(), 0, "the last credit is the reserve");
     assert_eq!(f.borrow().regions.len(), 1);
     s.abort(T0, h).unwrap();
-    assert_eq!(f.borrow().regions.len(), 1, "buffer kept until the target answers");
+    assert_eq!(
+        f.borrow().regions.len(),
+        1,
+        "buffer kept until the target answers"
+    );
     let iu = f.borrow().sent.last().unwrap().clone();
     let tmf = TskMgmtRepr::parse(&TskMgmtPacket::new_checked(&iu[..]).unwrap()).unwrap();
     assert_eq!(tmf.function, TaskMgmtFunction::AbortTask);
@@ -1079,7 +1102,10 @@ fn abort_uses_the_reserved_credit_and_keeps_the_buffer_until_answered() {
     assert_eq!(s.abort(T0, h), Err(StartError::NotOutstanding), "once");
     assert_eq!(s.outstanding(), 1);
     s.poll(T0);
-    assert!(f.borrow().regions.is_empty(), "released with the abort's answer");
+    assert!(
+        f.borrow().regions.is_empty(),
+        "released with the abort's answer"
+    );
     assert_eq!(s.take(h), Some(Err(SessionError::Aborted)));
     assert_eq!(s.credits(), 1);
     // The command's own late response: unknown tag, credit back.
