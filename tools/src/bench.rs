@@ -274,6 +274,11 @@ pub struct Config {
 /// Row keys the ratios divide by.
 pub const KEY_B: &str = "b-virtio";
 pub const KEY_C1: &str = "c1-ipxe-iscsi";
+/// The SRP row (opt-in: `--srp-rom`).
+pub const KEY_A_SRP: &str = "a-srp";
+/// srp-target's default address, and ours on the same /24.
+const SRP_TARGET_URI: &str = "srp://192.168.77.1";
+const SRP_INITIATOR_IP: &str = "192.168.77.2/24";
 
 impl Config {
     /// A row from a closure (daemons + QEMU arguments).
@@ -370,14 +375,51 @@ impl Config {
     }
 
     /// The configurations of a default run, in table order.
-    pub fn defaults(testdisk_rom: Option<PathBuf>) -> Vec<Config> {
+    /// (a) the production ROM over SRP/RoCEv2 to `srp-target` (QEMU stream
+    /// framing on a loopback TCP port): the ROM is copied and configured with
+    /// `romtool config` for the target's default address.
+    pub fn srpboot_srp(rom: PathBuf, srp_target: PathBuf) -> Config {
+        let mut c = Config::new(KEY_A_SRP, "(a) srpboot SRP (srp-target)", Group::Ours, move |ctx| {
+            if !rom.exists() {
+                return Err(format!("{} missing: cargo xtask rom", rom.display()));
+            }
+            let configured = ctx.dir.join("srpboot-srp.rom");
+            std::fs::copy(&rom, &configured).map_err(|e| format!("{}: {e}", rom.display()))?;
+            let path = configured.display().to_string();
+            let code =
+                crate::romtool::main(&sv(&["config", &path, "--target", SRP_TARGET_URI, "--ip", SRP_INITIATOR_IP]));
+            if code != 0 {
+                return Err(format!("romtool config {path} failed ({code})"));
+            }
+            let port = free_port()?;
+            let mut cmd = Command::new(&srp_target);
+            cmd.arg("--disk").arg(&ctx.image).args(["--read-only", "--listen", &format!("127.0.0.1:{port}")]);
+            let mut d = Daemon::spawn("srp-target", cmd, &ctx.dir.join("srp-target.log"))?;
+            d.wait_ready(20, || listening(port))?;
+            Ok(Setup {
+                args: vec![
+                    "-netdev".into(),
+                    format!("socket,id=n0,connect=127.0.0.1:{port}"),
+                    "-device".into(),
+                    format!("virtio-net-pci,netdev=n0,romfile={path}"),
+                ],
+                daemons: vec![d],
+            })
+        });
+        c.timeout_secs = 90;
+        c
+    }
+
+    /// The configurations of a default run, in table order; the SRP row only
+    /// when a production ROM and srp-target are given.
+    pub fn defaults(testdisk_rom: Option<PathBuf>, srp: Option<(PathBuf, PathBuf)>) -> Vec<Config> {
         let mut v = vec![];
+        if let Some((rom, target)) = srp {
+            v.push(Config::srpboot_srp(rom, target));
+        }
         if let Some(rom) = testdisk_rom {
             v.push(Config::srpboot_testdisk(rom));
         }
-        // (a) srpboot over SRP to srp-target goes here: a Config::new whose
-        // prepare starts srp-target on IMG (a Daemon) and returns the QEMU
-        // arguments for the production ROM on its NIC.
         v.extend([Config::seabios_virtio(), Config::seabios_ahci(), Config::ipxe_iscsi(), Config::ipxe_http()]);
         v
     }
@@ -497,16 +539,25 @@ fn start_nginx(ctx: &Ctx) -> Result<(Daemon, u16), String> {
 
 /// Boots the payload once with `args`; `name` names the log directory.
 pub fn run_once(name: &str, args: &[String], timeout_secs: u64) -> Result<BenchLine, String> {
-    let out = Qemu::new(name).args(args.iter().cloned()).timeout_secs(timeout_secs).run();
+    // A boot path that fails ends in SeaBIOS's "No bootable device": stop there, not at the timeout.
+    let out = Qemu::new(name)
+        .args(args.iter().cloned())
+        .until_bios_log("No bootable device")
+        .timeout_secs(timeout_secs)
+        .run();
     let parsed = parse_bench_line(&out.serial);
     if out.exit_status != Some(debug_exit_status(0x10)) {
+        let why = if out.marker_seen {
+            "SeaBIOS: No bootable device".to_string()
+        } else if out.timed_out {
+            format!("timed out after {timeout_secs} s")
+        } else {
+            format!("exit {:?}", out.exit_status)
+        };
+        let tail: Vec<&str> = out.serial.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
         return Err(format!(
-            "QEMU did not exit through the payload ({}); logs in {}",
-            if out.timed_out {
-                format!("timed out after {timeout_secs} s")
-            } else {
-                format!("exit {:?}", out.exit_status)
-            },
+            "QEMU did not exit through the payload ({why}); COM1 ends: {:?}; logs in {}",
+            &tail[tail.len().saturating_sub(2)..],
             out.log_dir.display()
         ));
     }
@@ -570,12 +621,16 @@ pub struct Options {
     pub quick: bool,
     pub only: Option<Vec<String>>,
     pub rom: Option<PathBuf>,
+    /// Production ROM for the SRP row (`--srp-rom`); the row runs only with it.
+    pub srp_rom: Option<PathBuf>,
+    /// srp-target binary (`--srp-target`; default: built with cargo, release).
+    pub srp_target: Option<PathBuf>,
     /// `KEY|LABEL|QEMU ARGS` rows (arguments split at whitespace, `{img}` = the disk).
     pub extra_rows: Vec<String>,
 }
 
 pub const USAGE: &str = "usage: cargo xtask bench [--quick] [--runs N] [--only KEY,KEY...] [--rom TESTDISK.ROM] \
-[--row 'KEY|LABEL|QEMU ARGS ({img} = the disk)']...\n  keys: a-testdisk b-virtio b-ahci c1-ipxe-iscsi c2-ipxe-http \
+[--srp-rom SRPBOOT.ROM [--srp-target BIN]] [--row 'KEY|LABEL|QEMU ARGS ({img} = the disk)']...\n  keys: a-srp a-testdisk b-virtio b-ahci c1-ipxe-iscsi c2-ipxe-http \
 (SRPBOOT_BENCH_QUICK=1 = --quick)";
 
 impl Options {
@@ -589,6 +644,8 @@ impl Options {
                 "--runs" => o.runs = val("a count")?.parse().map_err(|_| format!("--runs needs a number\n{USAGE}"))?,
                 "--only" => o.only = Some(val("keys")?.split(',').map(str::to_string).collect()),
                 "--rom" => o.rom = Some(PathBuf::from(val("a path")?)),
+                "--srp-rom" => o.srp_rom = Some(PathBuf::from(val("a path")?)),
+                "--srp-target" => o.srp_target = Some(PathBuf::from(val("a path")?)),
                 "--row" => o.extra_rows.push(val("KEY|LABEL|ARGS")?),
                 "-h" | "--help" => return Err(USAGE.into()),
                 _ => return Err(format!("unknown option {a}\n{USAGE}")),
@@ -618,7 +675,18 @@ pub fn cli(args: &[String], build_testdisk_rom: impl FnOnce() -> Result<PathBuf,
     } else {
         None
     };
-    let mut configs: Vec<Config> = Config::defaults(rom.clone()).into_iter().filter(|c| opts.wants(&c.key)).collect();
+    let srp = match &opts.srp_rom {
+        Some(r) if opts.wants(KEY_A_SRP) => Some((
+            r.clone(),
+            match &opts.srp_target {
+                Some(t) => t.clone(),
+                None => build_srp_target()?,
+            },
+        )),
+        _ => None,
+    };
+    let mut configs: Vec<Config> =
+        Config::defaults(rom.clone(), srp).into_iter().filter(|c| opts.wants(&c.key)).collect();
     for r in &opts.extra_rows {
         let mut p = r.splitn(3, '|');
         let (key, label, args) = match (p.next(), p.next(), p.next()) {
@@ -657,6 +725,19 @@ pub fn cli(args: &[String], build_testdisk_rom: impl FnOnce() -> Result<PathBuf,
     } else {
         Err(format!("configurations with failed runs: {}", failed.join(", ")))
     }
+}
+
+/// `cargo build --release --bin srp-target`; returns the binary.
+fn build_srp_target() -> Result<PathBuf, String> {
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--release", "-p", "tools", "--bin", "srp-target"])
+        .status()
+        .map_err(|e| format!("cargo: {e}"))?;
+    if !st.success() {
+        return Err(format!("building srp-target failed ({st})"));
+    }
+    Ok(target_dir().join("release/srp-target"))
 }
 
 /// Prepares every row once (daemons stay up for the whole invocation), then
