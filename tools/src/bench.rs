@@ -288,7 +288,7 @@ impl Config {
         group: Group,
         prepare: impl Fn(&Ctx) -> Result<Setup, String> + 'static,
     ) -> Config {
-        Config { key: key.into(), label: label.into(), group, timeout_secs: 180, prepare: Box::new(prepare) }
+        Config { key: key.into(), label: label.into(), group, timeout_secs: 120, prepare: Box::new(prepare) }
     }
 
     /// A row that only needs QEMU arguments; `{img}` in them becomes the disk path.
