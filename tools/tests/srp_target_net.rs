@@ -282,14 +282,18 @@ fn acl_rejects_and_a_new_login_replaces_the_old_channel() {
     // link: the old channel is disconnected.
     let (tx, rx) = std::sync::mpsc::channel::<()>();
     let first = on_big_stack(move || {
-        let mut c = Client::connect(config(port, 2, "srp://192.168.77.1")).unwrap();
+        let mut cfg = config(port, 2, "srp://192.168.77.1");
+        cfg.timeout = Duration::from_secs(3);
+        let mut c = Client::connect(cfg).unwrap();
         let mut back = Vec::new();
         c.read_to(0, 8, &mut back).unwrap();
         tx.send(()).unwrap();
-        // Keep the link up until the replacement happened, then try again.
+        // Keep the link up until the replacement happened, then try again:
+        // the target's DREQ has closed the session.
         std::thread::sleep(Duration::from_millis(1500));
         back.clear();
-        c.read_to(0, 8, &mut back).is_err()
+        let failed = c.read_to(0, 8, &mut back).is_err();
+        (failed, format!("{:?}", c.device().session().state()))
     });
     rx.recv().unwrap();
     let second = on_big_stack(move || {
@@ -301,9 +305,11 @@ fn acl_rejects_and_a_new_login_replaces_the_old_channel() {
     });
     assert_eq!(second.join().unwrap(), 256 << 10);
     srv.wait_for("replaced by a new login", 1);
+    let (failed, state) = first.join().unwrap();
+    assert!(failed, "the replaced channel no longer works");
     assert!(
-        first.join().unwrap(),
-        "the replaced channel no longer works"
+        state.contains("Closed"),
+        "the old session saw the target's DREQ: {state}"
     );
     let log = srv.stop();
     assert!(
@@ -316,20 +322,39 @@ fn acl_rejects_and_a_new_login_replaces_the_old_channel() {
 #[test]
 fn link_loss_closes_the_channel() {
     let d = tmpdir("loss");
-    let a = image(&d, "a.img", 256 << 10, 4);
+    let a = image(&d, "a.img", 32 << 20, 4);
     let srv = serve(&["--disk", a.to_str().unwrap()]);
-    let port = srv.port;
-    on_big_stack(move || {
-        let mut c = Client::connect(config(port, 2, "srp://192.168.77.1")).unwrap();
-        let mut back = Vec::new();
-        c.read_to(0, 8, &mut back).unwrap();
-        drop(c); // no logout: the TCP connection just goes away
-    })
-    .join()
-    .unwrap();
-    srv.wait_for("link lost", 1);
+    // An initiator process that dies mid-read: the TCP link just goes away.
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_srp-client"))
+        .args([
+            "--connect",
+            &format!("127.0.0.1:{}", srv.port),
+            "--ip",
+            "192.168.77.2/24",
+        ])
+        .args([
+            "--target",
+            "srp://192.168.77.1",
+            "read",
+            "--out",
+            "/dev/null",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    srv.wait_for("login:", 1);
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = c.kill();
+    let _ = c.wait();
     srv.wait_for("link down", 1);
-    srv.stop();
+    let log = srv.stop();
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("logout:") && l.contains("link lost")),
+        "{}",
+        log.join("\n")
+    );
 }
 
 #[test]
@@ -372,4 +397,64 @@ fn option_and_startup_errors_are_clear() {
     let o = Options::parse(&["--disk".into(), "x".into(), "--listen".into(), busy]).unwrap();
     let e = o.transport().err().unwrap();
     assert!(e.contains("address already in use"), "{e}");
+}
+
+#[test]
+fn dgram_transport() {
+    let d = tmpdir("dgram");
+    let a = image(&d, "a.img", 512 << 10, 6);
+    let orig = std::fs::read(&a).unwrap();
+    let free = || {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (tp, cp) = (free(), free());
+    let opts = Options::parse(&[
+        "--disk".into(),
+        a.to_str().unwrap().into(),
+        "--dgram".into(),
+        format!("127.0.0.1:{tp},127.0.0.1:{cp}"),
+    ])
+    .unwrap();
+    let ctl = Control::new();
+    let log: Log = Arc::default();
+    let l2 = log.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let srv = on_big_stack(move || {
+        let mut t = opts.target().unwrap();
+        let l3 = l2.clone();
+        t.set_log(Box::new(move |s| l3.lock().unwrap().push(s.to_string())));
+        let mut s = Server::new(t, opts.net(), opts.transport().unwrap());
+        tx.send(opts.summary(&s.target, &s)).unwrap();
+        s.run(&ctl);
+    });
+    let summary = rx.recv().unwrap();
+    assert!(
+        summary.contains(&format!("-netdev dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={cp},remote.type=inet,remote.host=127.0.0.1,remote.port={tp}")),
+        "{summary}"
+    );
+    let back = on_big_stack(move || {
+        let mut c = config(0, 2, "srp://192.168.77.1");
+        c.netdev = format!("dgram:127.0.0.1:{cp},127.0.0.1:{tp}");
+        let mut c = Client::connect(c).unwrap();
+        let mut back = Vec::new();
+        c.read_to(0, 1024, &mut back).unwrap();
+        c.logout().unwrap();
+        back
+    })
+    .join()
+    .unwrap();
+    assert!(back == orig);
+    for _ in 0..200 {
+        if log.lock().unwrap().iter().any(|l| l.starts_with("logout:")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    ctl.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    srv.join().unwrap();
+    assert!(log.lock().unwrap().iter().any(|l| l.starts_with("logout:")));
 }
