@@ -77,8 +77,9 @@ fn analyse(pcap: &Path, initiator: [u8; 4]) -> Pass {
         "little-endian µs pcap"
     );
     let mut at = 24;
-    // (time, is_cmd, read lba, blocks)
-    let mut evs: Vec<(f64, bool, Option<(u32, u16)>)> = Vec::new();
+    // (time, is_cmd, READ(10) lba and blocks)
+    type Ev = (f64, bool, Option<(u32, u16)>);
+    let mut evs: Vec<Ev> = Vec::new();
     while at + 16 <= b.len() {
         let u = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().unwrap());
         let t = f64::from(u(at)) + f64::from(u(at + 4)) / 1e6;

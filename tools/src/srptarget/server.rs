@@ -711,25 +711,32 @@ impl Server {
     /// come back at the latest.
     pub fn turn(&mut self) -> Duration {
         let now = self.now();
-        if let Some(l) = self.transport.as_ref().and_then(|l| l.try_clone().ok()) {
+        let mut accepted = Vec::new();
+        if let Some(l) = &self.transport {
             loop {
                 match l.accept() {
-                    Ok((sock, peer)) => match TcpNic::new(sock, self.net.mac) {
-                        Ok(nic) => {
-                            let seed = self.next_seed();
-                            let name = format!("tcp {peer}");
-                            (self.log)(&format!("link up: {name}"));
-                            self.tcp_links.push(Link::new(name, nic, &self.net, seed));
-                        }
-                        Err(e) => (self.log)(&format!("cannot use connection from {peer}: {e}")),
-                    },
+                    Ok(x) => accepted.push(Ok(x)),
                     Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => {
-                        (self.log)(&format!("accept failed: {e}"));
+                        accepted.push(Err(e));
                         break;
                     }
                 }
+            }
+        }
+        for a in accepted {
+            match a {
+                Ok((sock, peer)) => match TcpNic::new(sock, self.net.mac) {
+                    Ok(nic) => {
+                        let seed = self.next_seed();
+                        let name = format!("tcp {peer}");
+                        (self.log)(&format!("link up: {name}"));
+                        self.tcp_links.push(Link::new(name, nic, &self.net, seed));
+                    }
+                    Err(e) => (self.log)(&format!("cannot use connection from {peer}: {e}")),
+                },
+                Err(e) => (self.log)(&format!("accept failed: {e}")),
             }
         }
         let mut elsewhere = Vec::new();
