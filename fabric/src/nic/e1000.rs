@@ -378,6 +378,14 @@ impl<H: Hal> E1000<H> {
         pci::restore_command(&self.hal, self.bdf, self.saved_command);
     }
 
+    /// Reads back what [`E1000::quiesce`] promises: receive and transmit
+    /// disabled and bus mastering as the firmware left it.
+    pub fn is_quiesced(&self) -> bool {
+        let command = self.hal.pci_read16(self.bdf, pci::COMMAND);
+        (self.rd(reg::RCTL) & RCTL_EN) | (self.rd(reg::TCTL) & TCTL_EN) == 0
+            && command & pci::CMD_BUS_MASTER == self.saved_command & pci::CMD_BUS_MASTER
+    }
+
     fn rx_desc(&self, i: u16) -> usize {
         self.rx_ring + i as usize * DESC_LEN
     }

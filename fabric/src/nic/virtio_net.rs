@@ -626,6 +626,14 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
         pci::restore_command(&self.hal, self.bdf, self.saved_command);
     }
 
+    /// Reads back what [`VirtioNet::quiesce`] promises: device status 0 and
+    /// bus mastering as the firmware left it.
+    pub fn is_quiesced(&self) -> bool {
+        let command = self.hal.pci_read16(self.bdf, pci::COMMAND);
+        self.transport.status(&self.hal) == 0
+            && command & pci::CMD_BUS_MASTER == self.saved_command & pci::CMD_BUS_MASTER
+    }
+
     fn rx_data(&self, slot: u16) -> usize {
         self.rx_bufs + slot as usize * SLOT_LEN + HDR_ROOM
     }

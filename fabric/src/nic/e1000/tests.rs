@@ -320,8 +320,10 @@ fn transmit_ring_full_until_done() {
 #[test]
 fn quiesce_stops_engines_resets_and_restores() {
     let mut n = nic(true);
+    assert!(!n.is_quiesced());
     n.hal().clear_log();
     n.quiesce();
+    assert!(n.is_quiesced());
     let w = reg_writes(n.hal());
     assert_eq!(
         &w[..3],

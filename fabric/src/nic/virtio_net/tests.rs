@@ -608,8 +608,10 @@ fn modern_only_device_without_version_1() {
 #[test]
 fn quiesce_resets_and_restores() {
     let mut nic = modern_nic(DEVICE_MODERN);
+    assert!(!nic.is_quiesced());
     nic.hal().clear_log();
     nic.quiesce();
+    assert!(nic.is_quiesced());
     let w = nic.hal().writes();
     assert_eq!(
         w,
