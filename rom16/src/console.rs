@@ -5,6 +5,7 @@
 //! inside INT 13h the display belongs to the loader). A tiny formatter keeps
 //! `core::fmt` out of the image (it costs ~3 KB).
 
+use crate::bios::phys;
 use crate::bios::port::{inb, outb};
 
 const COM1: u16 = 0x3f8;
@@ -13,8 +14,9 @@ const LSR_THR_EMPTY: u8 = 0x20;
 const SCREEN_BUF_LEN: usize = 1024;
 
 extern "C" {
-    static mut screen_len: u16;
-    static mut screen_buf: [u8; SCREEN_BUF_LEN];
+    /// Offsets in the low copy (linker script), not Rust-accessible memory.
+    static screen_len: u16;
+    static screen_buf: [u8; SCREEN_BUF_LEN];
 }
 
 static mut SCREEN_ON: bool = false;
@@ -36,16 +38,18 @@ fn serial_byte(b: u8) {
 }
 
 fn screen_byte(b: u8) {
-    // SAFETY: see `set_screen`; the stub reads these only after we return.
-    unsafe {
-        if !SCREEN_ON {
-            return;
-        }
-        let len = screen_len as usize;
-        if len < SCREEN_BUF_LEN {
-            (*core::ptr::addr_of_mut!(screen_buf))[len] = b;
-            screen_len = len as u16 + 1;
-        }
+    // SAFETY: see `set_screen`.
+    if !unsafe { SCREEN_ON } {
+        return;
+    }
+    // The queue lives in the low copy, where the real-mode stub prints it
+    // from after we return; only the symbols' offsets are used here.
+    let len_at = phys::low_addr_of(core::ptr::addr_of!(screen_len));
+    let buf_at = phys::low_addr_of(core::ptr::addr_of!(screen_buf));
+    let len = phys::read16(len_at) as usize;
+    if len < SCREEN_BUF_LEN {
+        phys::write8(buf_at + len as u32, b);
+        phys::write16(len_at, len as u16 + 1);
     }
 }
 

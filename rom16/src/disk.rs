@@ -3,23 +3,25 @@
 use crate::bios::{bda, ivt, phys};
 use crate::console;
 use crate::physmem::RomMem;
-use crate::romstate::RomCell;
+use crate::romstate::RomSlot;
 use rom16::blockdev::BlockDevice;
 use rom16::geometry;
 use rom16::int13::{Drive, Frame, ACTION_CHAIN};
 
 #[cfg(feature = "test-disk")]
 type Backend = crate::testdisk::FwCfgDisk;
-#[cfg(not(feature = "test-disk"))]
+#[cfg(all(not(feature = "test-disk"), feature = "san"))]
+type Backend = crate::srpdisk::SrpDisk;
+#[cfg(all(not(feature = "test-disk"), not(feature = "san")))]
 type Backend = NoBackend;
 
-static DRIVE: RomCell<Option<Drive<Backend>>> = RomCell::new(None);
+static DRIVE: RomSlot<Drive<Backend>> = RomSlot::empty();
 
 extern "C" {
     /// Real-mode entry of our INT 13h handler (in the RAM copy).
     fn int13_entry();
     /// Previous INT 13h vector, stored inside the `$INT13SF` header.
-    static mut old_int13: u32;
+    static old_int13: u32;
 }
 
 /// Opens the backend, claims the next hard-disk number and hooks INT 13h.
@@ -49,10 +51,12 @@ pub fn attach(pci_bdf: u16) {
     let count = bda::hdd_count();
     let number = 0x80 + count;
     bda::set_hdd_count(count + 1);
-    // SAFETY: the hook slot lives in our RAM copy; INT 13h cannot run now
-    // (interrupts are off and we are inside the BIOS's BCV call).
-    unsafe { old_int13 = ivt::get(0x13).to_u32() };
-    ivt::set(0x13, ivt::FarPtr { seg: (phys::base() >> 4) as u16, off: int13_entry as *const () as usize as u16 });
+    // The real-mode entry and its `$INT13SF` slot for the previous vector
+    // are in the low copy. INT 13h cannot run now (interrupts are off and we
+    // are inside the BIOS's BCV call).
+    let slot = phys::low_addr_of(core::ptr::addr_of!(old_int13));
+    phys::write32(slot, ivt::get(0x13).to_u32());
+    ivt::set(0x13, ivt::FarPtr { seg: (phys::low_base() >> 4) as u16, off: int13_entry as *const () as usize as u16 });
     console::str("srpboot: drive ");
     console::hex(number as u32, 2);
     console::str(": ");
@@ -66,15 +70,14 @@ pub fn attach(pci_bdf: u16) {
     console::str("/");
     console::dec(chs.sectors as u64);
     console::str("\n");
-    DRIVE.with(|d| *d = Some(Drive { number, chs, dev }));
+    DRIVE.set(Drive { number, chs, dev });
 }
 
 /// One INT 13h call.
 pub fn int13(f: &mut Frame) {
-    DRIVE.with(|d| match d {
-        Some(drive) => drive.handle(f, &mut RomMem),
-        None => f.action = ACTION_CHAIN,
-    });
+    if DRIVE.with(|drive| drive.handle(f, &mut RomMem)).is_none() {
+        f.action = ACTION_CHAIN;
+    }
 }
 
 #[cfg(feature = "test-disk")]
@@ -82,21 +85,39 @@ fn open(pci_bdf: u16) -> Result<Backend, &'static str> {
     crate::testdisk::FwCfgDisk::open(pci_bdf).map_err(|e| e.reason())
 }
 
-/// The production ROM's backend until the SRP disk lands: never attaches.
-#[cfg(not(feature = "test-disk"))]
-pub enum NoBackend {}
+#[cfg(all(not(feature = "test-disk"), feature = "san"))]
+fn open(pci_bdf: u16) -> Result<Backend, &'static str> {
+    use crate::config::{self, Config};
+    match config::read() {
+        Config::Unconfigured => Err("no SRP target configured"),
+        Config::Corrupt => Err("configuration block is corrupt"),
+        Config::Configured(c) => match crate::srpdisk::SrpDisk::open(pci_bdf, &c) {
+            Ok(d) => {
+                d.describe();
+                Ok(d)
+            }
+            Err(()) => Err("SAN disk unavailable, boot continues with the next device"),
+        },
+    }
+}
 
-#[cfg(not(feature = "test-disk"))]
+#[cfg(all(not(feature = "test-disk"), not(feature = "san")))]
 fn open(_pci_bdf: u16) -> Result<Backend, &'static str> {
     use crate::config::{self, Config};
     Err(match config::read() {
         Config::Unconfigured => "no SRP target configured",
         Config::Corrupt => "configuration block is corrupt",
+        // The SAN backend (feature `san`) needs the high-memory layout
+        // described in docs/architecture.md before it can ship.
         Config::Configured(_) => "this build has no SRP transport yet",
     })
 }
 
-#[cfg(not(feature = "test-disk"))]
+/// The backend of a ROM built without one: never attaches.
+#[cfg(all(not(feature = "test-disk"), not(feature = "san")))]
+pub enum NoBackend {}
+
+#[cfg(all(not(feature = "test-disk"), not(feature = "san")))]
 impl BlockDevice for NoBackend {
     fn sector_size(&self) -> u32 {
         match *self {}

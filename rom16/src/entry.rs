@@ -40,8 +40,10 @@ extern "C" fn rust_init(arg: u32) -> u32 {
     print_bdf(bdf);
     console::str(" ROM ");
     console::hex(arg >> 16, 4);
-    console::str(" RAM ");
-    console::hex(phys::base() >> 4, 4);
+    console::str(" LOW ");
+    console::hex(phys::low_base() >> 4, 4);
+    console::str(" BODY ");
+    console::hex(phys::base(), 8);
     console::str(" (");
     console::dec(bda::base_mem_kb() as u64);
     console::str(" KiB base memory left)\n");
@@ -81,6 +83,8 @@ fn print_ip(o: [u8; 4]) {
 #[no_mangle]
 extern "C" fn rust_bcv(_unused: u32) -> u32 {
     console::set_screen(true);
+    #[cfg(feature = "nic-selftest")]
+    crate::nicselftest::run(unsafe_pci_bdf());
     crate::disk::attach(unsafe_pci_bdf());
     0
 }
@@ -94,6 +98,11 @@ extern "C" fn rust_int13(frame: u32) -> u32 {
     let f = unsafe { &mut *(frame as *mut rom16::int13::Frame) };
     crate::disk::int13(f);
     0
+}
+
+/// PCI bus/devfn of our device (`bus << 8 | dev << 3 | fn`).
+pub(crate) fn pci_bdf() -> u16 {
+    unsafe_pci_bdf()
 }
 
 fn unsafe_pci_bdf() -> u16 {

@@ -3,21 +3,30 @@
 # Execution model (docs/architecture.md, "ROM memory map"):
 #   * The image is linked at 0. SeaBIOS copies it to a shadow segment (for
 #     example ca00) and far-calls `init16` at offset 3 during POST.
-#   * init16 takes _alloc_kb KiB of base memory from the BDA word 40:13, copies
-#     the image there (the "RAM copy") and runs everything else from it: the
-#     shadow becomes read-only after POST.
+#   * Two copies run. The "low copy" in base memory (_low_kb KiB taken from
+#     BDA 40:13) holds only [0, _low_end): header, these stubs, their
+#     variables and GDT, plus the screen queue and a small real-mode stack
+#     (addresses from the linker script). The "body" — the whole image plus
+#     .bss and the protected-mode stack — lives in a block of extended memory
+#     from the BIOS's POST Memory Manager. SeaBIOS wipes 0x7000-0x90000 before
+#     booting, so base memory can only hold a few KiB of ours.
 #   * Rust runs in 32-bit protected mode. `pm_call` switches modes with a GDT
-#     whose segment bases equal the RAM copy's linear address, so link-time
-#     offsets stay valid pointers. Interrupts are off while in protected mode.
-#   * Every entry (init, BCV, INT 13h) switches to our own stack in the RAM
-#     copy, so SS == CS == RAM segment and ESP < 64 KiB (linker asserts).
+#     whose 32-bit code/data bases are the body's linear address (so
+#     link-time offsets are valid pointers) and whose 16-bit bases are the
+#     low copy's. Interrupts are off while in protected mode.
+#   * Variables both sides use are set before the body copy is finished; the
+#     ones Rust writes for the stubs (screen queue, previous INT 13h vector)
+#     are written into the low copy by physical address.
 
     .set SEL_CODE32, 0x08
     .set SEL_DATA32, 0x10
     .set SEL_CODE16, 0x18
     .set SEL_DATA16, 0x20
+    .set SEL_FLAT,   0x28           # base 0, 4 GiB: the body copy at init
+    .set COM1,       0x3f8
     .set BDA_SEG,    0x40
     .set BDA_BASEMEM_KB, 0x13
+    .set DMA_BYTES, 52 * 1024       # NIC DMA region (rom16/src/nichal.rs DMA_LEN)
 
     .section .header, "ax"
     .code16
@@ -70,7 +79,7 @@ manufacturer_str:
 product_str:
     .asciz "srpboot SAN disk (SRP over RoCEv2)"
 
-# Variables shared by the shadow stubs and the RAM copy. The shadow copy must
+# The low copy's segment, for the shadow's BCV stub. The shadow copy must
 # keep its byte sum: `ram_seg` is written together with `ram_seg_sum_fix`,
 # which holds the byte-wise negation (SeaBIOS re-checks the checksum after
 # init and drops a ROM whose sum changed).
@@ -96,11 +105,11 @@ init16:
     movw %ax, %dx                   # PCI bus/devfn, kept for rust_init
     movw %cs, %bp                   # shadow segment, reported in the banner
 
-    # Take base memory: 40:13 -= _alloc_kb; our segment = new KiB * 64.
+    # Take base memory for the low copy: 40:13 -= _low_kb.
     movw $BDA_SEG, %ax
     movw %ax, %ds
     movw BDA_BASEMEM_KB, %ax
-    subw $_alloc_kb, %ax
+    subw $_low_kb, %ax
     movw %ax, BDA_BASEMEM_KB
     shlw $6, %ax
 
@@ -113,45 +122,79 @@ init16:
     negb %bl
     movb %bl, %cs:ram_seg_sum_fix+1
 
-    # Copy the whole image (including the variable just written).
+    # Copy the low part and continue there.
     movw %ax, %es
     pushw %cs
     popw %ds
     xorw %si, %si
     xorw %di, %di
-    movw $_rom_end, %cx
+    movw $_low_end, %cx
     rep movsb
-
-    # Continue in the RAM copy.
     pushw %ax
-    pushw $init16_ram
+    pushw $init16_low
     lretw
 
-init16_ram:
-    # Patch the GDT: every descriptor's base = linear address of the RAM copy.
-    movzwl %cs:ram_seg, %eax
+init16_low:
+    movw %cs, %ax
+    movw %ax, %ds
+    movzwl %ax, %eax
     shll $4, %eax
-    movl %eax, %cs:ram_base
-    movw $gdt + 8, %bx
-1:  movw %ax, %cs:2(%bx)            # base 15..0
-    movl %eax, %ecx
-    shrl $16, %ecx
-    movb %cl, %cs:4(%bx)            # base 23..16
-    movb %ch, %cs:7(%bx)            # base 31..24
-    addw $8, %bx
-    cmpw $gdt_end, %bx
-    jb 1b
-    addl $gdt, %eax
-    movl %eax, %cs:gdt_desc+2
+    movl %eax, low_base
+
+    call pmm_find
+    jc 8f
+    # The body: image + .bss + stack, 4 KiB aligned (Rust statics need
+    # their alignment to hold in linear addresses too).
+    movl $_body_paras + 256, %eax
+    call pmm_alloc
+    testl %eax, %eax
+    jz 8f
+    addl $4095, %eax
+    andl $0xfffff000, %eax
+    movl %eax, ram_base
+    # NIC DMA (may fail; the NIC code says so).
+    movl $(DMA_BYTES + 4096) / 16, %eax
+    call pmm_alloc
+    movl %eax, pmm_dma_block
+
+    # GDT: 32-bit code/data at the body, 16-bit code/data at the low copy.
+    movl ram_base, %eax
+    movw $gdt + 0x08, %bx
+    call gdt_set_base
+    movw $gdt + 0x10, %bx
+    call gdt_set_base
+    movl low_base, %eax
+    movw $gdt + 0x18, %bx
+    call gdt_set_base
+    movw $gdt + 0x20, %bx
+    call gdt_set_base
+    movl $gdt, %eax
+    addl low_base, %eax
+    movl %eax, gdt_desc+2
+
+    # Body = the shadow image; then our variables as they are now.
+    movzwl %bp, %esi
+    shll $4, %esi
+    movl ram_base, %edi
+    movl $_rom_end, %ecx
+    call flat_copy
+    movl low_base, %esi
+    movl ram_base, %edi
+    movl $_low_end, %ecx
+    call flat_copy
+    movb $1, installed
 
     movw %bp, %ax                   # argument: shadow segment << 16 | bus/devfn
     shll $16, %eax
     movw %dx, %ax
     movl $rust_init, %edx
     pushw %cs
-    pushw $2f
+    pushw $9f
     jmp ram_trampoline
-2:
+
+8:  movw $no_pmm_msg, %si
+    call rm_print
+9:
     popw %gs
     popw %fs
     popw %es
@@ -160,9 +203,116 @@ init16_ram:
     popfl
     lretw
 
+# EAX = linear base, BX = descriptor: patches the descriptor's base fields.
+gdt_set_base:
+    movw %ax, 2(%bx)
+    movl %eax, %ecx
+    shrl $16, %ecx
+    movb %cl, 4(%bx)
+    movb %ch, 7(%bx)
+    ret
+
+# Finds the PMM entry ("$PMM" on a paragraph in E000-FFFF with a valid
+# checksum) into pmm_entry. CF set if there is none. DS = low copy on entry
+# and exit.
+pmm_find:
+    pushw %ds
+    movw $0xe000, %ax
+1:  movw %ax, %ds
+    cmpl $0x4d4d5024, 0             # "$PMM"
+    jne 2f
+    movzbw 5, %cx                   # length in bytes
+    jcxz 2f
+    xorw %si, %si
+    xorb %bl, %bl
+3:  addb (%si), %bl
+    incw %si
+    loop 3b
+    testb %bl, %bl
+    jz 4f
+2:  incw %ax
+    jnz 1b
+    popw %ds
+    stc
+    ret
+4:  movl 7, %eax                    # entry point, offset then segment
+    popw %ds
+    movl %eax, pmm_entry
+    clc
+    ret
+
+# PMM allocate: EAX = paragraphs of extended memory, kept after boot
+# (flags: extended | permanent; SeaBIOS leaves permanent blocks E820-
+# reserved). Returns EAX = linear address, 0 on failure.
+pmm_alloc:
+    pushw %dx
+    pushw %bp
+    pushw %ds
+    pushw %es
+    pushl %ebx
+    pushl %esi
+    pushl %edi
+    pushw $0x000a                   # flags
+    pushl $0xffffffff               # handle: none
+    pushl %eax                      # length in paragraphs
+    pushw $0                        # function 0: allocate
+    lcallw *pmm_entry
+    addw $12, %sp
+    shll $16, %edx                  # DX:AX = linear address
+    movw %ax, %dx
+    movl %edx, %eax
+    popl %edi
+    popl %esi
+    popl %ebx
+    popw %es
+    popw %ds
+    popw %bp
+    popw %dx
+    ret
+
+# Copies ECX bytes from linear ESI to linear EDI through "unreal mode": DS
+# and ES get a flat 4 GiB descriptor cache for the copy, then are reloaded.
+# Only used at POST, with interrupts off.
+flat_copy:
+    pushw %ds
+    pushw %es
+    lgdtl gdt_desc
+    movl %cr0, %eax
+    orb $1, %al
+    movl %eax, %cr0
+    jmp 1f
+1:  movw $SEL_FLAT, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movl %cr0, %eax
+    andb $0xfe, %al
+    movl %eax, %cr0
+    jmp 2f
+2:  xorw %ax, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    .byte 0x67                      # addr32: ESI, EDI, ECX
+    rep movsb
+    popw %es
+    popw %ds
+    ret
+
+# Prints the NUL-terminated string at DS:SI on COM1 and the screen.
+rm_print:
+1:  lodsb
+    testb %al, %al
+    jz 2f
+    movw $COM1, %dx
+    outb %al, %dx
+    movb $0x0e, %ah
+    movw $0x0007, %bx
+    int $0x10
+    jmp 1b
+2:  ret
+
 # ---------------------------------------------------------------------------
 # Boot connection vector: far-called by the BIOS from the shadow copy, before
-# INT 19h, with ES:DI -> our PnP header. Runs rust_bcv in the RAM copy.
+# INT 19h, with ES:DI -> our PnP header. Runs rust_bcv in the body.
 bcv16:
     pushfl
     cli
@@ -176,7 +326,7 @@ bcv16:
     movl $rust_bcv, %edx
     pushw %cs                       # return address: 1f in this segment
     pushw $1f
-    pushw %cs:ram_seg               # target: ram_trampoline in the RAM copy
+    pushw %cs:ram_seg               # target: ram_trampoline in the low copy
     pushw $ram_trampoline
     lretw
 1:
@@ -189,21 +339,24 @@ bcv16:
     lretw
 
 # ---------------------------------------------------------------------------
-# ram_trampoline (in the RAM copy, entered by a far call/"lret" trick):
-# EAX = argument, EDX = Rust function. Switches to our stack, runs the
-# function in protected mode, prints any text it queued for the screen
-# through INT 10h, returns far. Clobbers general registers.
+# ram_trampoline (in the low copy, entered by a far call/"lret" trick):
+# EAX = argument, EDX = Rust function. Switches to our real-mode stack, runs
+# the function in protected mode, prints any text it queued for the screen
+# through INT 10h, returns far. Clobbers general registers. Does nothing if
+# init could not install the body.
 ram_trampoline:
+    cmpb $0, %cs:installed
+    je 1f
     movw %ss, %cs:tramp_ss
     movl %esp, %cs:tramp_esp
     movw %cs, %cx
     movw %cx, %ss
-    movl $_stack_top, %esp
+    movl $_rm_stack_top, %esp
     calll pm_call
     call flush_screen
     movw %cs:tramp_ss, %ss
     movl %cs:tramp_esp, %esp
-    lretw
+1:  lretw
 
 # Print the bytes Rust queued in `screen_buf` with INT 10h teletype. Only
 # used during POST/BCV: inside INT 13h the video state belongs to the loader.
@@ -226,7 +379,7 @@ flush_screen:
 2:  ret
 
 # ---------------------------------------------------------------------------
-# INT 13h entry in the RAM copy, with the "$INT13SF" safe-hook header that
+# INT 13h entry in the low copy, with the "$INT13SF" safe-hook header that
 # MEMDISK, GRUB4DOS and WinVBlock use to walk the hook chain.
     .balign 2
     .globl int13_entry
@@ -246,10 +399,10 @@ int13_body:
     movl %esp, %cs:int13_esp
     movw %cs, %ax
     movw %ax, %ss
-    movl $_stack_top, %esp
+    movl $_rm_stack_top, %esp
     movw %cs:int13_ax, %ax
 
-    # Frame for Rust (struct Int13Frame in src/bios/regs.rs), lowest first:
+    # Frame for Rust (struct Frame in src/int13.rs), lowest first:
     # gs fs es ds | edi esi ebp esp ebx edx ecx eax | flags | action
     pushl $0                        # action: bit0 = carry, bit1 = chain
     pushl $0                        # caller FLAGS, filled below
@@ -269,7 +422,11 @@ int13_body:
     popw %bp
     popw %ds
 
-    movl %esp, %eax                 # &mut Int13Frame (SS base == DS base)
+    # The frame's address as a pointer in the body's segments (which wrap
+    # around 4 GiB): low linear address - body base.
+    movl %esp, %eax
+    addl %cs:low_base, %eax
+    subl %cs:ram_base, %eax
     movl $rust_int13, %edx
     calll pm_call
 
@@ -298,8 +455,9 @@ int13_body:
 
 # ---------------------------------------------------------------------------
 # pm_call: EAX = argument, EDX = 32-bit Rust function (extern "C" fn(u32) -> u32).
-# Must be entered with SS = CS = RAM segment and ESP inside it. Returns EAX.
-# Preserves segment registers and FLAGS; clobbers general registers.
+# Entered on our real-mode stack in the low copy. Runs the function on the
+# body's stack. Returns EAX. Preserves segment registers and FLAGS; clobbers
+# general registers.
 pm_call:
     pushfl
     cli
@@ -307,6 +465,7 @@ pm_call:
     pushw %es
     pushw %fs
     pushw %gs
+    movl %esp, %cs:pm_rm_esp
     lgdtl %cs:gdt_desc
     movl %cr0, %ecx
     orb $1, %cl
@@ -314,26 +473,27 @@ pm_call:
     ljmpl $SEL_CODE32, $pm_call32
 
     .code32
-pm_call32:
+pm_call32:                          # runs from the body
     movw $SEL_DATA32, %cx
     movw %cx, %ds
     movw %cx, %es
     movw %cx, %fs
     movw %cx, %gs
-    movw %cx, %ss                   # same base as before: ESP stays valid
+    movw %cx, %ss
+    movl $_stack_top, %esp
     pushl %eax
     call *%edx
-    addl $4, %esp
     ljmp $SEL_CODE16, $pm_call16
 
     .code16
-pm_call16:
+pm_call16:                          # runs from the low copy
     movw $SEL_DATA16, %cx           # 64 KiB limits: leave no big-real mode behind
     movw %cx, %ds
     movw %cx, %es
     movw %cx, %fs
     movw %cx, %gs
-    movw %cx, %ss
+    movw %cx, %ss                   # base = low copy: the real-mode stack again
+    movl %cs:pm_rm_esp, %esp
     movl %cr0, %ecx
     andb $0xfe, %cl
     movl %ecx, %cr0
@@ -351,38 +511,39 @@ pm_call_rm:
     retl
 
 # ---------------------------------------------------------------------------
-    .section .data, "aw"
+# Variables of the stubs (in the low part, so the low copy has them).
+    .section .data16, "aw"
     .balign 8
 gdt:
     .quad 0
-    .quad 0x00cf9a000000ffff        # 0x08 code32, 4 GiB, base patched
-    .quad 0x00cf92000000ffff        # 0x10 data32, 4 GiB, base patched
-    .quad 0x00009a000000ffff        # 0x18 code16, 64 KiB, base patched
-    .quad 0x000092000000ffff        # 0x20 data16, 64 KiB, base patched
+    .quad 0x00cf9a000000ffff        # 0x08 code32, 4 GiB, base = body
+    .quad 0x00cf92000000ffff        # 0x10 data32, 4 GiB, base = body
+    .quad 0x00009a000000ffff        # 0x18 code16, 64 KiB, base = low copy
+    .quad 0x000092000000ffff        # 0x20 data16, 64 KiB, base = low copy
+    .quad 0x00cf92000000ffff        # 0x28 flat data, 4 GiB, base 0
 gdt_end:
     .balign 4
 gdt_desc:
     .word gdt_end - gdt - 1
     .long 0                         # linear address of gdt (patched)
 
+    .balign 4
     .globl ram_base
-ram_base:       .long 0             # linear address of the RAM copy
+ram_base:       .long 0             # linear address of the body
+    .globl low_base
+low_base:       .long 0             # linear address of the low copy
+    .globl pmm_dma_block
+pmm_dma_block:  .long 0             # PMM block for NIC DMA (0 = none)
+pmm_entry:      .long 0
 tramp_esp:      .long 0
+int13_esp:      .long 0
+int13_action:   .long 0
+pm_rm_esp:      .long 0
 tramp_ss:       .word 0
 int13_ax:       .word 0
 int13_ss:       .word 0
-    .balign 4
-int13_esp:      .long 0
-int13_action:   .long 0
-
-
-# Text queued by Rust for the screen (zeroed with the rest of .bss by rust_init).
-    .section .bss, "aw", @nobits
-    .globl screen_len
-    .globl screen_buf
-    .balign 2
-screen_len:     .skip 2
-screen_buf:     .skip 1024
+installed:      .byte 0             # the body is in place
+no_pmm_msg:     .asciz "srpboot: no PMM extended memory for the ROM body; not installed\r\n"
 
     # Leave the assembler as we found it for the Rust code that follows.
     .text

@@ -25,9 +25,19 @@ mod entry;
 #[cfg(all(target_os = "none", feature = "test-disk"))]
 mod fwcfg;
 #[cfg(target_os = "none")]
+#[allow(dead_code)]
+mod nichal;
+#[cfg(all(target_os = "none", feature = "nic-selftest"))]
+mod nicselftest;
+#[cfg(target_os = "none")]
+#[allow(dead_code)]
+mod pci;
+#[cfg(target_os = "none")]
 mod physmem;
 #[cfg(target_os = "none")]
 mod romstate;
+#[cfg(all(target_os = "none", feature = "san", not(feature = "test-disk")))]
+mod srpdisk;
 #[cfg(all(target_os = "none", feature = "test-disk"))]
 mod testdisk;
 

@@ -26,3 +26,36 @@ impl<T> RomCell<T> {
         f(unsafe { &mut *self.0.get() })
     }
 }
+
+/// An optional value in zero-initialised storage: `.bss`, not `.data`.
+/// (`RomCell<Option<T>>` of a large `T` whose `None` is not all-zero bytes
+/// would put a full-size initialiser into the ROM image.)
+pub struct RomSlot<T> {
+    full: RomCell<bool>,
+    value: RomCell<core::mem::MaybeUninit<T>>,
+}
+
+impl<T> RomSlot<T> {
+    /// Empty.
+    pub const fn empty() -> Self {
+        RomSlot { full: RomCell::new(false), value: RomCell::new(core::mem::MaybeUninit::zeroed()) }
+    }
+
+    /// Stores `v`, dropping nothing (the ROM never replaces a value).
+    pub fn set(&self, v: T) {
+        self.value.with(|slot| {
+            slot.write(v);
+        });
+        self.full.with(|f| *f = true);
+    }
+
+    /// Runs `f` on the value, or returns `None` while empty. Same
+    /// no-nesting rule as [`RomCell::with`].
+    pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        if !self.full.with(|f| *f) {
+            return None;
+        }
+        // SAFETY: `full` is only set after `set` initialised the value.
+        Some(self.value.with(|slot| f(unsafe { slot.assume_init_mut() })))
+    }
+}

@@ -4,5 +4,5 @@ pub mod qemu;
 pub mod images;
 pub mod netdev;
 pub mod romtool;
-pub mod srptarget;
 pub mod srp_host;
+pub mod srptarget;

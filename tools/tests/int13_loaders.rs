@@ -69,22 +69,33 @@ fn grub_linux16_kernel_sees_our_edd_disk() {
     let sig = u32::from_le_bytes(bytes[440..444].try_into().unwrap());
     assert_eq!(edd("mbr_signature"), format!("0x{sig:08x}"));
     // Host bus path = our NIC's PCI address, as the ROM banner reports it.
-    let pci = out.serial.lines().find(|l| l.starts_with("srpboot ")).and_then(|l| l.split(" PCI ").nth(1)).map(|s| s[..7].to_string()).expect("banner");
+    let pci = out.serial.lines().find(|l| l.starts_with("srpboot ") && l.contains(" PCI ")).and_then(|l| l.split(" PCI ").nth(1)).map(|s| s[..7].to_string()).expect("banner");
     assert_eq!(edd("host_bus"), format!("PCI {pci} channel: 0"));
     assert_eq!(edd("interface"), "SCSI id: 0 lun: 0");
     assert_eq!(edd("version"), "0x30");
     assert!(edd("extensions").contains("64-bit extensions"));
-    // The ROM's state (RAM segment from the banner) is hidden from the OS:
-    // the kernel's E820 map has it inside a reserved range.
-    let ram: u64 = out.serial.lines().find(|l| l.starts_with("srpboot ")).and_then(|l| l.split(" RAM ").nth(1)).map(|s| u64::from_str_radix(&s[..4], 16).unwrap() * 16).expect("banner");
-    let reserved = out.serial.lines().filter(|l| l.contains("BIOS-e820: [mem ") && l.ends_with("reserved")).any(|l| {
-        let r = &l[l.find("[mem ").unwrap() + 5..];
-        let r = &r[..r.find(']').unwrap()];
-        let (a, b) = r.split_once('-').unwrap();
-        let (a, b) = (u64::from_str_radix(&a[2..], 16).unwrap(), u64::from_str_radix(&b[2..], 16).unwrap());
-        a <= ram && ram < b
-    });
-    assert!(reserved, "RAM copy at {ram:#x} is not E820-reserved:\n{}", out.describe());
+    // The ROM's state is hidden from the OS: the low copy (banner LOW) is
+    // inside an E820-reserved range and the body (banner BODY) is in no
+    // usable range.
+    let banner = out.serial.lines().find(|l| l.starts_with("srpboot ") && l.contains(" LOW ")).expect("banner").to_string();
+    let field = |k: &str| banner.split(&format!(" {k} ")).nth(1).and_then(|s| s.split_whitespace().next()).map(|s| u64::from_str_radix(s, 16).unwrap()).unwrap();
+    let (low, body) = (field("LOW") * 16, field("BODY"));
+    let ranges = |kind: &str| -> Vec<(u64, u64)> {
+        out.serial
+            .lines()
+            .filter(|l| l.contains("BIOS-e820: [mem ") && l.ends_with(kind))
+            .map(|l| {
+                let r = &l[l.find("[mem ").unwrap() + 5..];
+                let r = &r[..r.find(']').unwrap()];
+                let (a, b) = r.split_once('-').unwrap();
+                (u64::from_str_radix(&a[2..], 16).unwrap(), u64::from_str_radix(&b[2..], 16).unwrap())
+            })
+            .collect()
+    };
+    let reserved = ranges("reserved").iter().any(|&(a, b)| a <= low && low < b);
+    assert!(ranges("usable").iter().all(|&(a, b)| body < a || body > b), "body at {body:#x} is usable RAM to the OS:\n{}", out.describe());
+    let ram = low;
+    assert!(reserved, "low copy at {ram:#x} is not E820-reserved:\n{}", out.describe());
 }
 
 /// With a second, SeaBIOS-owned disk and our ROM first in the boot order,

@@ -12,8 +12,9 @@ fn rom() -> PathBuf {
     p
 }
 
-/// Parses "srpboot <ver> PCI bb:dd.f ROM ssss RAM ssss" from COM1.
-fn banner(serial: &str) -> (String, u16, u16) {
+/// Parses "srpboot <ver> PCI bb:dd.f ROM ssss LOW ssss BODY aaaaaaaa" from
+/// COM1: PCI address, shadow segment, low-copy segment, body address.
+fn banner(serial: &str) -> (String, u16, u16, u32) {
     let line = serial
         .lines()
         .find(|l| l.starts_with("srpboot ") && l.contains(" PCI "))
@@ -21,8 +22,9 @@ fn banner(serial: &str) -> (String, u16, u16) {
     let words: Vec<&str> = line.split_whitespace().collect();
     let at = |k: &str| words[words.iter().position(|w| *w == k).unwrap() + 1];
     let rom_seg = u16::from_str_radix(at("ROM"), 16).unwrap();
-    let ram_seg = u16::from_str_radix(at("RAM"), 16).unwrap();
-    (at("PCI").to_string(), rom_seg, ram_seg)
+    let low_seg = u16::from_str_radix(at("LOW"), 16).unwrap();
+    let body = u32::from_str_radix(at("BODY"), 16).unwrap();
+    (at("PCI").to_string(), rom_seg, low_seg, body)
 }
 
 #[test]
@@ -34,7 +36,7 @@ fn banner_on_com1_and_seabios_runs_init_and_bcv() {
         .timeout_secs(60)
         .run();
     assert!(out.marker_seen, "{}", out.describe());
-    let (pci, rom_seg, ram_seg) = banner(&out.serial);
+    let (pci, rom_seg, low_seg, body) = banner(&out.serial);
     // Our NIC is the first device after the host bridge and ISA bridge
     // functions QEMU puts at slots 0 and 1 (no VGA in the harness).
     assert_eq!(pci, "00:02.0", "{}", out.describe());
@@ -46,8 +48,11 @@ fn banner_on_com1_and_seabios_runs_init_and_bcv() {
     assert!(!out.debugcon.contains("bad checksum"), "{}", out.debugcon);
     let bcv = format!("Running option rom at {rom_seg:04x}:");
     assert_eq!(out.debugcon.matches(&bcv).count(), 2, "init and BCV calls expected:\n{}", out.debugcon);
-    // The RAM copy sits at the top of base memory, below the EBDA.
-    assert!((0x8000..0xa000).contains(&ram_seg), "RAM segment {ram_seg:04x}");
+    // The low copy is a few KiB at the top of base memory, above the
+    // 0x7000-0x90000 range SeaBIOS wipes before booting; the body is in
+    // PMM memory outside conventional RAM.
+    assert!((0x9000..0xa000).contains(&low_seg), "low copy segment {low_seg:04x}");
+    assert!(body >= 0xa0000 && body % 4096 == 0, "body at {body:#x}");
     // Without a configured target the BCV claims no drive.
     assert!(out.serial.contains("not installing a drive"), "{}", out.describe());
 }

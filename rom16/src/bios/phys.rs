@@ -5,8 +5,11 @@
 //! `p - ram_base` (mod 2^32). Paging is off: linear == physical.
 
 extern "C" {
-    /// Linear address of the RAM copy, written by the init stub.
+    /// Linear address of the body (image, .bss, stack), set by the init stub.
     static ram_base: u32;
+    /// Linear address of the low copy (real-mode stubs), set by the init stub.
+    #[link_name = "low_base"]
+    static LOW_BASE: u32;
 }
 
 /// Linear address where our image runs.
@@ -14,6 +17,21 @@ extern "C" {
 pub fn base() -> u32 {
     // SAFETY: written once by the real-mode init stub before any Rust runs.
     unsafe { core::ptr::read_volatile(core::ptr::addr_of!(ram_base)) }
+}
+
+/// Linear address of the low copy. Variables the real-mode stubs read
+/// (screen queue, previous INT 13h vector) must be written there:
+/// `low_base() + link offset`.
+#[inline]
+pub fn low_base() -> u32 {
+    // SAFETY: written once by the real-mode init stub before any Rust runs.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(LOW_BASE)) }
+}
+
+/// Physical address of the low copy's instance of a stub symbol.
+#[inline]
+pub fn low_addr_of<T: ?Sized>(p: *const T) -> u32 {
+    (p as *const u8 as u32).wrapping_add(low_base())
 }
 
 /// Physical address of something of ours.

@@ -3,6 +3,9 @@
 //! * `rom [--test-disk]`  build the ROM ELF for the i686 bare-metal target
 //!   (nightly, build-std) and turn it into `target/srpboot.rom` (or
 //!   `target/srpboot-testdisk.rom`) with romtool.
+//! * `rom --nic-selftest [--vendor 1af4 --device 1000]`  the NIC self-test
+//!   flavour (ARPs for QEMU slirp's gateway at BCV time), with that PCIR ID:
+//!   `target/srpboot-nicselftest-<vendor><device>.rom`.
 //! * `run`                build the ROM and boot it in QEMU + SeaBIOS, showing COM1.
 //! * `demo`               the README's main job. Until the SRP backend lands it
 //!   boots GRUB -> Debian's Linux from a disk served by the ROM's INT 13h
@@ -33,7 +36,7 @@ fn main() {
         "fuzz" => fuzz(rest.first().and_then(|s| s.parse().ok()).unwrap_or(20)),
         "bench" => tools::bench::cli(rest, || build_rom(true)),
         _ => {
-            eprintln!("usage: cargo xtask <rom [--test-disk] | run | demo | fuzz [SECONDS] | bench [--help] | test>");
+            eprintln!("usage: cargo xtask <rom [--test-disk | --nic-selftest [--vendor V --device D]] | run | demo | fuzz [SECONDS] | bench [--help] | test>");
             exit(2)
         }
     };
@@ -60,8 +63,41 @@ fn status(mut c: Command) -> Result<(), String> {
 
 /// Builds one ROM flavour; returns the image path.
 fn rom(args: &[String]) -> Result<PathBuf, String> {
+    if args.iter().any(|a| a == "--nic-selftest") {
+        let hex = |name: &str, default: u16| -> Result<u16, String> {
+            match args.iter().position(|a| a == name).map(|i| args.get(i + 1)) {
+                None => Ok(default),
+                Some(Some(v)) => u16::from_str_radix(v, 16).map_err(|_| format!("{name} {v:?}: expected hex")),
+                Some(None) => Err(format!("{name} needs a value")),
+            }
+        };
+        let id = (hex("--vendor", 0x1af4)?, hex("--device", 0x1000)?);
+        return Ok(build_nic_selftest_roms(&[id])?.remove(0));
+    }
     let test_disk = args.iter().any(|a| a == "--test-disk");
     build_rom(test_disk)
+}
+
+/// PCI IDs the NIC self-test ROM is built for by `xtask test`: QEMU's
+/// virtio-net (legacy/transitional and modern-only) and e1000.
+const NIC_SELFTEST_IDS: [(u16, u16); 3] = [(0x1af4, 0x1000), (0x1af4, 0x1041), (0x8086, 0x100e)];
+
+/// Where the NIC self-test ROM with PCIR `vendor:device` goes
+/// (tools/tests/nic_selftest.rs expects this name).
+fn nic_selftest_rom(vendor: u16, device: u16) -> PathBuf {
+    qemu::target_dir().join(format!("srpboot-nicselftest-{vendor:04x}{device:04x}.rom"))
+}
+
+/// One ELF with the `nic-selftest` feature (own target dir), one image per ID.
+fn build_nic_selftest_roms(ids: &[(u16, u16)]) -> Result<Vec<PathBuf>, String> {
+    let elf = cargo_build_rom("rom-nic", Some("nic-selftest"))?;
+    ids.iter()
+        .map(|&(v, d)| {
+            let out = nic_selftest_rom(v, d);
+            romtool_build(&elf, &out, &["--vendor".into(), format!("{v:04x}"), "--device".into(), format!("{d:04x}")])?;
+            Ok(out)
+        })
+        .collect()
 }
 
 fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
@@ -74,6 +110,13 @@ fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
 }
 
 fn build_rom_into(test_disk: bool, sub: &str, out: &Path) -> Result<(), String> {
+    let elf = cargo_build_rom(sub, test_disk.then_some("test-disk"))?;
+    romtool_build(&elf, out, &[])
+}
+
+/// Builds the ROM ELF in `target/<sub>` with an optional cargo feature;
+/// returns the ELF's path.
+fn cargo_build_rom(sub: &str, feature: Option<&str>) -> Result<PathBuf, String> {
     let root = qemu::workspace_root();
     let target = qemu::target_dir();
     let mut c = cargo();
@@ -88,12 +131,11 @@ fn build_rom_into(test_disk: bool, sub: &str, out: &Path) -> Result<(), String> 
         // No file paths or line numbers in the image: smaller, and the bytes
         // do not depend on where the repository is checked out.
         .env("RUSTFLAGS", "-Zlocation-detail=none");
-    if test_disk {
-        c.args(["--features", "test-disk"]);
+    if let Some(f) = feature {
+        c.args(["--features", f]);
     }
     status(c)?;
-    let elf = target.join(sub).join("i686-rom/rom/rom16");
-    romtool_build(&elf, out)
+    Ok(target.join(sub).join("i686-rom/rom/rom16"))
 }
 
 /// Same sources, same bytes: a from-scratch build in a second target dir
@@ -111,12 +153,13 @@ fn check_reproducible() -> Result<(), String> {
     Ok(())
 }
 
-fn romtool_build(elf: &Path, out: &Path) -> Result<(), String> {
+fn romtool_build(elf: &Path, out: &Path, extra: &[String]) -> Result<(), String> {
     let mut c = cargo();
     c.args(["run", "--quiet", "-p", "tools", "--bin", "romtool", "--", "build", "--elf"])
         .arg(elf)
         .arg("--out")
-        .arg(out);
+        .arg(out)
+        .args(extra);
     status(c)
 }
 
@@ -166,6 +209,7 @@ fn demo(_args: &[String]) -> Result<(), String> {
 fn test(_args: &[String]) -> Result<(), String> {
     build_rom(false)?;
     build_rom(true)?;
+    build_nic_selftest_roms(&NIC_SELFTEST_IDS)?;
     check_reproducible()?;
     let mut c = cargo();
     c.args(["test", "--workspace"]);

@@ -1,0 +1,379 @@
+//! The SAN disk: our NIC → soft HCA → IB CM → SRP → SCSI, behind the ROM's
+//! `BlockDevice` trait. This file owns the one blocking loop of the ROM
+//! (iPXE's `sanboot.c` role): start, poll until done or deadline, retry,
+//! reconnect. Everything below it is event-driven and never waits.
+
+use crate::bios::phys;
+use crate::console;
+use crate::nichal::{Clock, RomHal};
+use core::fmt::Write;
+use fabric::cm::{CmConfig, Initiator};
+use fabric::memory::Memory;
+use fabric::nic::e1000::{self, E1000};
+use fabric::nic::hal::Bdf;
+use fabric::nic::virtio_net::{self, VirtioNet};
+use fabric::nic::{pci, MacAddr, Nic};
+use fabric::srp::{BlockConfig, BlockDevice as ScsiDevice, BlockError, DeviceState, Session, SessionConfig, Transfer};
+use fabric::time::{Duration, Instant};
+use fabric::transport::{HcaConfig, Resolution};
+use fabric::uri::{initiator_port_id, SrpUri};
+use fabric::wire::{EthernetAddress, Ipv4Address};
+use rom16::blockdev::{BlockDevice, Identity, IoError};
+use rom16::mem::PhysMem;
+use romfmt::config::ConfigRepr;
+
+/// Send/receive queue depth and message size of our one RC QP. SRP IUs we
+/// send are small (no immediate data); responses carry at most 96 bytes of
+/// sense.
+const DEPTH: usize = 8;
+const MSG: usize = 512;
+/// SRP commands in flight and the IU size we ask for.
+const SLOTS: usize = 4;
+const IU: usize = 512;
+/// Commands one INT 13h transfer keeps in flight.
+const IN_FLIGHT: usize = 4;
+
+/// Policy: how long each step may take before we call it failed.
+const LINK_WAIT: Duration = Duration::from_secs(3);
+const ARP_WAIT: Duration = Duration::from_secs(3);
+const LOGIN_WAIT: Duration = Duration::from_secs(10);
+/// One INT 13h transfer, per attempt.
+const IO_WAIT: Duration = Duration::from_secs(5);
+/// Attempts per INT 13h call (each after a reconnect); with IO_WAIT and
+/// LOGIN_WAIT this bounds a call at about a minute when the target is gone.
+const IO_ATTEMPTS: u32 = 4;
+
+/// Physical memory below 4 GiB, as the HCA's `Memory`: SRP data moves
+/// straight between the wire and the INT 13h caller's buffer.
+pub struct PhysMemory;
+
+impl Memory for PhysMemory {
+    fn read(&self, addr: u64, out: &mut [u8]) -> bool {
+        if addr.checked_add(out.len() as u64).is_none_or(|e| e > 1 << 32) {
+            return false;
+        }
+        phys::read(addr as u32, out);
+        true
+    }
+    fn write(&mut self, addr: u64, data: &[u8]) -> bool {
+        if addr.checked_add(data.len() as u64).is_none_or(|e| e > 1 << 32) {
+            return false;
+        }
+        phys::write(addr as u32, data);
+        true
+    }
+}
+
+/// The NIC models we drive.
+pub enum RomNic {
+    Virtio(VirtioNet<RomHal, virtio_net::AnyTransport>),
+    E1000(E1000<RomHal>),
+}
+
+impl RomNic {
+    fn open(bdf: u16) -> Result<(RomNic, Clock), &'static str> {
+        let hal = RomHal::new()?;
+        let clock = hal.clock();
+        let bdf = Bdf(bdf);
+        let nic = match pci::id(&hal, bdf) {
+            Some((virtio_net::VENDOR, _)) => RomNic::Virtio(VirtioNet::probe(hal, bdf).map_err(|e| e.reason())?),
+            Some(_) if e1000::matches(&hal, bdf) => RomNic::E1000(E1000::new(hal, bdf).map_err(|e| e.reason())?),
+            _ => return Err("no driver for this NIC"),
+        };
+        Ok((nic, clock))
+    }
+
+    fn model(&self) -> &'static str {
+        match self {
+            RomNic::Virtio(n) => n.model(),
+            RomNic::E1000(n) => n.model(),
+        }
+    }
+
+    /// Stops all DMA and leaves the device reset, for the OS.
+    pub fn quiesce(&mut self) {
+        match self {
+            RomNic::Virtio(n) => n.quiesce(),
+            RomNic::E1000(n) => n.quiesce(),
+        }
+    }
+}
+
+impl Nic for RomNic {
+    fn mac(&self) -> MacAddr {
+        match self {
+            RomNic::Virtio(n) => n.mac(),
+            RomNic::E1000(n) => n.mac(),
+        }
+    }
+    fn max_frame(&self) -> usize {
+        match self {
+            RomNic::Virtio(n) => n.max_frame(),
+            RomNic::E1000(n) => n.max_frame(),
+        }
+    }
+    fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match self {
+            RomNic::Virtio(n) => n.receive(f),
+            RomNic::E1000(n) => n.receive(f),
+        }
+    }
+    fn transmit<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
+        match self {
+            RomNic::Virtio(n) => n.transmit(len, f),
+            RomNic::E1000(n) => n.transmit(len, f),
+        }
+    }
+    fn link_up(&self) -> bool {
+        match self {
+            RomNic::Virtio(n) => n.link_up(),
+            RomNic::E1000(n) => n.link_up(),
+        }
+    }
+}
+
+type Chan = Initiator<RomNic, PhysMemory, DEPTH, MSG>;
+type Scsi = ScsiDevice<Chan, PhysMemory, SLOTS, IU>;
+
+/// Parameter data (INQUIRY, READ CAPACITY) lands here.
+static SCRATCH: crate::romstate::RomCell<[u8; fabric::srp::scsi::SCRATCH_LEN as usize]> =
+    crate::romstate::RomCell::new([0; fabric::srp::scsi::SCRATCH_LEN as usize]);
+
+/// The remote disk.
+pub struct SrpDisk {
+    scsi: Scsi,
+    clock: Clock,
+    pci_bdf: u16,
+    lun: u16,
+    blocks: u64,
+    block_len: u32,
+}
+
+/// Writes `core::fmt` text to the console (error texts come from fabric's
+/// `Display` implementations).
+struct ConsoleWriter;
+
+impl Write for ConsoleWriter {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        console::str(s);
+        Ok(())
+    }
+}
+
+fn now(clock: &Clock) -> Instant {
+    Instant(clock.now_us())
+}
+
+impl SrpDisk {
+    /// Brings the NIC up, logs in to the configured target and identifies
+    /// the LUN, printing progress. `Err` carries nothing: the reason has
+    /// been printed, one line.
+    pub fn open(pci_bdf: u16, cfg: &ConfigRepr<'_>) -> Result<SrpDisk, ()> {
+        let mut w = ConsoleWriter;
+        let uri = SrpUri { ip: Ipv4Address(cfg.target_ip.octets()), port: cfg.target_port, lun: cfg.lun.index().unwrap_or(0), guid: cfg.target_guid };
+        let _ = write!(w, "srpboot: connecting to {} ...\n", cfg.uri);
+        let (nic, clock) = match RomNic::open(pci_bdf) {
+            Ok(x) => x,
+            Err(why) => return fail(why),
+        };
+        let mac = nic.mac();
+        let start = now(&clock);
+        while !nic.link_up() {
+            if now(&clock).since(start) > LINK_WAIT {
+                return fail("no link");
+            }
+        }
+        let _ = write!(w, "srpboot: {} {} link up\n", nic.model(), EthernetAddress(mac));
+
+        let ip = Ipv4Address(cfg.local_ip.octets());
+        let mut hc = HcaConfig::new(ip, clock.now_us() ^ u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]));
+        hc.netmask = Ipv4Address(prefix_mask(cfg.prefix_len));
+        hc.gateway = cfg.gateway.map(|g| Ipv4Address(g.octets()));
+        let target_ip = Ipv4Address(cfg.target_ip.octets());
+        let mut chan = Chan::new(nic, PhysMemory, hc, CmConfig::default(), target_ip, cfg.target_port);
+
+        // ARP first: the target port ID may derive from the target's MAC.
+        let start = now(&clock);
+        let target_mac = loop {
+            let t = now(&clock);
+            let r = chan.hca_mut().resolve(t, target_ip);
+            chan.hca_mut().poll(t);
+            match r {
+                Resolution::Resolved(m) => break m,
+                Resolution::Failed => return fail("ARP timeout: the target does not answer"),
+                Resolution::Pending if t.since(start) > ARP_WAIT => return fail("ARP timeout: the target does not answer"),
+                Resolution::Pending => {}
+            }
+        };
+        let mut sc = SessionConfig::new(initiator_port_id(0, EthernetAddress(mac)), uri.target_port_id(target_mac));
+        sc.req_it_iu_len = IU as u32;
+        sc.request_immediate = false;
+        let session = Session::new(chan, sc);
+        let scratch = SCRATCH.with(|s| phys::addr_of(s.as_mut_ptr())) as u64;
+        let mut bc = BlockConfig::new(lun_of(cfg), scratch);
+        bc.max_transfer_len = 64 * 1024;
+        let mut disk = SrpDisk { scsi: ScsiDevice::new(session, PhysMemory, bc), clock, pci_bdf, lun: uri.lun, blocks: 0, block_len: 0 };
+        if let Err(e) = disk.login() {
+            let _ = write!(w, "srpboot: {e}\n");
+            disk.quiesce();
+            return Err(());
+        }
+        Ok(disk)
+    }
+
+    /// Logs in (again) and waits until the unit is ready.
+    fn login(&mut self) -> Result<(), LoginFailure> {
+        let start = now(&self.clock);
+        self.scsi.open(start).map_err(|e| LoginFailure { step: "SRP login", error: e })?;
+        loop {
+            let t = now(&self.clock);
+            self.scsi.poll(t);
+            match self.scsi.state() {
+                DeviceState::Opening if t.since(start) > LOGIN_WAIT => {
+                    return Err(LoginFailure { step: "login (no answer in time)", error: BlockError::NotOpen });
+                }
+                DeviceState::Opening | DeviceState::Closed => {}
+                DeviceState::Ready => break,
+                DeviceState::Failed(o) => return Err(LoginFailure { step: o.step, error: o.error }),
+            }
+        }
+        let info = self.scsi.info().copied().ok_or(LoginFailure { step: "identify", error: BlockError::NotOpen })?;
+        self.blocks = info.blocks;
+        self.block_len = info.block_len;
+        Ok(())
+    }
+
+    /// Sectors and sector size, for the banner.
+    pub fn describe(&self) {
+        let mut w = ConsoleWriter;
+        let _ = write!(w, "srpboot: LUN {}: {} blocks of {} bytes\n", self.lun, self.blocks, self.block_len);
+    }
+
+    /// Runs one transfer to the end, reconnecting and retrying on failure.
+    fn transfer(&mut self, write: bool, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+        let mut last = IoError::Timeout;
+        for attempt in 0..IO_ATTEMPTS {
+            if attempt > 0 || self.scsi.state() != DeviceState::Ready {
+                self.reconnect();
+                if self.scsi.state() != DeviceState::Ready {
+                    last = IoError::NotReady;
+                    continue;
+                }
+            }
+            let mut x = if write {
+                Transfer::<IN_FLIGHT>::write(lba, count as u64, buf as u64)
+            } else {
+                Transfer::<IN_FLIGHT>::read(lba, count as u64, buf as u64)
+            };
+            let start = now(&self.clock);
+            loop {
+                let t = now(&self.clock);
+                match x.poll(t, &mut self.scsi) {
+                    Some(Ok(())) => return Ok(()),
+                    Some(Err(e)) => {
+                        let mut w = ConsoleWriter;
+                        let _ = write!(w, "srpboot: {} of {} blocks at {}: {e}\n", if write { "write" } else { "read" }, count, lba);
+                        last = io_error(&e);
+                        if !e.is_retryable() && !matches!(last, IoError::NotReady | IoError::Timeout) {
+                            return Err(last);
+                        }
+                        break;
+                    }
+                    None if t.since(start) > IO_WAIT => {
+                        console::str("srpboot: I/O timed out\n");
+                        last = IoError::Timeout;
+                        break;
+                    }
+                    None => {}
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Drops the session and logs in again (the target restarted, or the
+    /// connection broke).
+    fn reconnect(&mut self) {
+        console::str("srpboot: reconnecting ...\n");
+        let t = now(&self.clock);
+        self.scsi.close(t);
+        match self.login() {
+            Ok(()) => console::str("srpboot: reconnected\n"),
+            Err(e) => {
+                let mut w = ConsoleWriter;
+                let _ = write!(w, "srpboot: reconnect failed: {e}\n");
+            }
+        }
+    }
+
+    /// Stops NIC DMA (the OS takes over) without logging out: the OS
+    /// driver's login replaces our channel.
+    pub fn quiesce(&mut self) {
+        self.scsi.session_mut().channel_mut().hca_mut().nic_mut().quiesce();
+    }
+}
+
+struct LoginFailure {
+    step: &'static str,
+    error: BlockError,
+}
+
+impl core::fmt::Display for LoginFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} failed: {}", self.step, self.error)
+    }
+}
+
+fn fail<T>(why: &str) -> Result<T, ()> {
+    console::str("srpboot: ");
+    console::str(why);
+    console::str("\n");
+    Err(())
+}
+
+fn prefix_mask(prefix: u8) -> [u8; 4] {
+    let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32) as u32) };
+    m.to_be_bytes()
+}
+
+fn lun_of(cfg: &ConfigRepr<'_>) -> fabric::wire::scsi::Lun {
+    fabric::wire::scsi::Lun(cfg.lun.0)
+}
+
+fn io_error(e: &BlockError) -> IoError {
+    match e {
+        BlockError::WriteProtected(_) => IoError::WriteProtected,
+        BlockError::Busy | BlockError::NotOpen | BlockError::Session(_) | BlockError::NotReady(_) | BlockError::NoMedium => {
+            IoError::NotReady
+        }
+        e if e.is_retryable() => IoError::NotReady,
+        _ => IoError::Media,
+    }
+}
+
+impl BlockDevice for SrpDisk {
+    fn sector_size(&self) -> u32 {
+        self.block_len
+    }
+    fn sectors(&self) -> u64 {
+        self.blocks
+    }
+    fn read_only(&self) -> bool {
+        false
+    }
+    fn identity(&self) -> Identity {
+        Identity { pci_bdf: self.pci_bdf, scsi_id: 0, lun: self.lun as u64 }
+    }
+    fn read<M: PhysMem>(&mut self, _mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+        self.transfer(false, lba, count, buf)
+    }
+    fn write<M: PhysMem>(&mut self, _mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+        self.transfer(true, lba, count, buf)
+    }
+    fn flush(&mut self) -> Result<(), IoError> {
+        Ok(())
+    }
+    fn reset(&mut self) -> Result<(), IoError> {
+        Ok(())
+    }
+}
