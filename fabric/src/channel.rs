@@ -106,6 +106,10 @@ pub trait Channel {
     fn deregister(&mut self, region: RemoteRegion);
     /// Starts an orderly disconnect (DREQ).
     fn disconnect(&mut self, now: Instant);
+    /// Forgets the connection at once, without the DREQ handshake: the peer
+    /// is gone or restarted, and we want to connect again now. The state
+    /// becomes `Closed(Local)`; registered regions stay registered.
+    fn abandon(&mut self);
     /// Does ready work (receive, ACK, retransmit, timeouts) and hands at most
     /// one event to `f`. Never blocks.
     fn poll<R>(&mut self, now: Instant, f: impl FnOnce(ChannelEvent<'_>) -> R) -> Option<R>;

@@ -295,8 +295,7 @@ impl SrpDisk {
     /// connection broke).
     fn reconnect(&mut self) {
         console::str("srpboot: reconnecting ...\n");
-        let t = now(&self.clock);
-        self.scsi.close(t);
+        self.scsi.reset();
         match self.login() {
             Ok(()) => console::str("srpboot: reconnected\n"),
             Err(e) => {

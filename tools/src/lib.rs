@@ -2,7 +2,9 @@
 pub mod bench;
 pub mod qemu;
 pub mod images;
+pub mod lio;
 pub mod netdev;
 pub mod romtool;
+pub mod sanboot;
 pub mod srp_host;
 pub mod srptarget;

@@ -8,117 +8,14 @@
 //! Shared files: `$SRPBOOT_SHARED` or `../shared` next to the repository.
 //! The VM is built once into `target/lio-srpt` (`$LIO_SRPT_BUILD`).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fabric::uri::SrpUri;
+use tools::lio;
 use fabric::wire::Ipv4Address;
 use tools::srp_host::{Client, ClientConfig, ClientError};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn shared() -> PathBuf {
-    match std::env::var_os("SRPBOOT_SHARED") {
-        Some(p) => PathBuf::from(p),
-        None => repo().join("../shared"),
-    }
-}
-
-/// Builds the VM once (kernel, initramfs, disk), serialised by a lock file.
-fn build(lio: &Path, build_dir: &Path) {
-    let done = ["vmlinuz", "initramfs.cpio.gz", "disk.img", "disk.sha256"]
-        .iter()
-        .all(|f| build_dir.join(f).exists());
-    if done {
-        return;
-    }
-    std::fs::create_dir_all(build_dir.parent().unwrap()).unwrap();
-    let lock = File::create(build_dir.with_extension("lock")).unwrap();
-    lock.lock().unwrap();
-    let done = ["vmlinuz", "initramfs.cpio.gz", "disk.img", "disk.sha256"]
-        .iter()
-        .all(|f| build_dir.join(f).exists());
-    if !done {
-        let st = Command::new("bash")
-            .arg(lio.join("build.sh"))
-            .env("LIO_SRPT_BUILD", build_dir)
-            .status()
-            .expect("run lio-srpt/build.sh");
-        assert!(st.success(), "lio-srpt/build.sh failed");
-    }
-}
-
-/// The target VM; killed on drop.
-struct Target {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Target {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_target(lio: &Path, build_dir: &Path, port: u16, logdir: &Path) -> Target {
-    let log = logdir.join("target.log");
-    let _ = std::fs::remove_file(&log);
-    let child = Command::new("bash")
-        .arg(lio.join("run-target.sh"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--log"])
-        .arg(&log)
-        .arg("--pcap")
-        .arg(logdir.join("target.pcap"))
-        .env("LIO_SRPT_BUILD", build_dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(logdir.join("run-target.err")).unwrap())
-        .spawn()
-        .expect("start run-target.sh");
-    let mut t = Target { child, log };
-    let start = Instant::now();
-    loop {
-        if let Ok(f) = File::open(&t.log) {
-            if BufReader::new(f)
-                .lines()
-                .map_while(Result::ok)
-                .any(|l| l.contains("SRPT READY"))
-            {
-                return t;
-            }
-        }
-        if let Ok(Some(st)) = t.child.try_wait() {
-            panic!(
-                "target VM exited ({st}) before SRPT READY; see {}",
-                logdir.display()
-            );
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(180),
-            "no SRPT READY in 180 s; see {}",
-            t.log.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn sha256(data: &[u8]) -> String {
     let mut c = Command::new("sha256sum")
@@ -243,21 +140,17 @@ fn session(port: u16, expect_sha: &str) -> Result<(), ClientError> {
 
 #[test]
 fn srp_client_against_linux_lio_srpt() {
-    let lio = shared().join("lio-srpt");
     assert!(
-        lio.join("run-target.sh").exists(),
+        lio::harness().join("run-target.sh").exists(),
         "no lio-srpt harness at {} (set SRPBOOT_SHARED)",
-        lio.display()
+        lio::harness().display()
     );
-    let build_dir = std::env::var_os("LIO_SRPT_BUILD")
-        .map_or_else(|| repo().join("target/lio-srpt"), PathBuf::from);
-    build(&lio, &build_dir);
+    let build_dir = lio::build();
     let expect = std::fs::read_to_string(build_dir.join("disk.sha256")).unwrap();
     let expect = expect.split_whitespace().next().unwrap().to_string();
-    let logdir = repo().join("target/srp-client-lio");
-    std::fs::create_dir_all(&logdir).unwrap();
-    let port = free_port();
-    let target = start_target(&lio, &build_dir, port, &logdir);
+    let logdir = tools::qemu::target_dir().join("srp-client-lio");
+    let target = lio::LioTarget::start(None, &logdir);
+    let port = target.port;
 
     // The soft HCA's tables are large; run on a roomy stack.
     let worker = std::thread::Builder::new().stack_size(256 << 20);

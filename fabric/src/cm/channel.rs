@@ -144,6 +144,11 @@ impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Channel
             self.cm.disconnect(now, conn);
         }
     }
+    fn abandon(&mut self) {
+        if let Some(conn) = self.conn {
+            self.cm.abandon(conn);
+        }
+    }
 
     fn poll<R>(&mut self, now: Instant, f: impl FnOnce(ChannelEvent<'_>) -> R) -> Option<R> {
         self.cm.step(now);

@@ -615,6 +615,17 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         }
     }
 
+    /// Drops a connection without a DREQ (its peer is gone): the QP stops
+    /// and the state becomes `Closed(Local)` at once. A later DREQ from the
+    /// peer is still answered with a DREP.
+    pub fn abandon(&mut self, conn: ConnId) {
+        let i = conn.0;
+        let Some(c) = self.conns.get(i) else { return };
+        if !matches!(c.state, CmState::Free | CmState::Closed(_)) {
+            self.close(i, CloseReason::Local);
+        }
+    }
+
     fn start_dreq(&mut self, now: Instant, i: usize, why: CloseReason) {
         if let Some(qp) = self.conns[i].qp {
             self.hca.set_error(qp);

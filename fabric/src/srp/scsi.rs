@@ -411,6 +411,15 @@ impl<C: Channel, M: Memory, const SLOTS: usize, const IU: usize> BlockDevice<C, 
         Ok(())
     }
 
+    /// Forgets the device's session so [`BlockDevice::open`] can log in
+    /// again (after a failure, or when the target restarted). Outstanding
+    /// commands fail; what `open` learnt is kept until the next open.
+    pub fn reset(&mut self) {
+        self.session.reset();
+        self.state = DeviceState::Closed;
+        self.opening = None;
+    }
+
     /// Logs out.
     pub fn close(&mut self, now: Instant) {
         self.session.logout(now);

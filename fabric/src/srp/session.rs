@@ -798,6 +798,24 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
         }
     }
 
+    /// Starts over on the same channel after the session failed, was logged
+    /// out, or hangs on a peer that went away: the connection is abandoned
+    /// (no DREQ handshake), outstanding commands end with
+    /// [`SessionError::LoggedOut`], our regions are released, and `login`
+    /// may be called again. This is how a boot path re-logs in when the
+    /// target restarts.
+    pub fn reset(&mut self) {
+        self.inner.fail_outstanding(SessionError::LoggedOut);
+        self.release_regions();
+        self.chan.abandon();
+        let i = &mut self.inner;
+        i.state = SessionState::Idle;
+        i.login = None;
+        i.credits = 0;
+        i.replies = [None; REPLY_QUEUE];
+        i.want_disconnect = false;
+    }
+
     /// Does ready work: channel events (login answer, responses,
     /// target-initiated IUs), queued answers. Returns whether anything
     /// happened. Never blocks.

@@ -484,6 +484,10 @@ impl Channel for FakeChannel {
             f.events.push_back(Ev::Closed(CloseReason::Local));
         }
     }
+    fn abandon(&mut self) {
+        let mut f = self.0.borrow_mut();
+        f.state = ChannelState::Closed(CloseReason::Local);
+    }
     fn poll<R>(&mut self, _now: Instant, f: impl FnOnce(ChannelEvent<'_>) -> R) -> Option<R> {
         let ev = self.0.borrow_mut().events.pop_front()?;
         Some(match &ev {

@@ -1,0 +1,185 @@
+//! SAN boot end to end: the production ROM (configured with `romtool
+//! config`) drives its virtio-net NIC, logs in to an SRP target over RoCEv2
+//! with the soft HCA, and real loaders boot from the remote LUN through its
+//! INT 13h — against our `srp-target` and against Linux's LIO `ib_srpt`.
+//!
+//! Needs `target/srpboot.rom` (`cargo xtask rom`; `cargo xtask test` builds it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tools::images::image;
+use tools::lio::LioTarget;
+use tools::qemu::{self, debug_exit_status};
+use tools::sanboot::{configure_rom, qemu_on_segment, SrpTargetProc, ROM_IP, TARGET_URI};
+
+fn logdir(name: &str) -> PathBuf {
+    let d = qemu::target_dir().join("sanboot").join(name);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The production ROM, configured for `uri`.
+fn rom(name: &str, uri: &str) -> PathBuf {
+    let src = qemu::production_rom();
+    assert!(src.exists(), "{} is missing: run `cargo xtask rom`", src.display());
+    let out = logdir(name).join("srpboot.rom");
+    configure_rom(Path::new(env!("CARGO_BIN_EXE_romtool")), &src, &out, uri, ROM_IP);
+    out
+}
+
+/// A private copy of a test image (targets may write to it).
+fn disk_copy(kind: &str, name: &str) -> PathBuf {
+    let out = logdir(name).join(format!("{kind}.img"));
+    std::fs::copy(image(kind), &out).unwrap();
+    out
+}
+
+fn target(disk: &Path, name: &str) -> SrpTargetProc {
+    SrpTargetProc::start(Path::new(env!("CARGO_BIN_EXE_srp-target")), disk, &[], &logdir(name))
+}
+
+#[test]
+fn syslinux_boots_from_srp_target() {
+    let disk = disk_copy("syslinux", "syslinux");
+    let t = target(&disk, "syslinux");
+    let out = qemu_on_segment("san-syslinux", &rom("syslinux", TARGET_URI), t.port).timeout_secs(120).run();
+    assert!(out.serial.contains("srpboot: LUN 0: 16384 blocks of 512 bytes"), "{}", out.describe());
+    assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}", out.describe());
+    assert!(out.serial.contains("SRPBOOT-EXIT-BS dl=80"), "{}", out.describe());
+    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}\n{}", out.describe(), t.output());
+    assert!(t.output().contains("login: channel"), "{}", t.output());
+}
+
+/// GRUB loads Debian's kernel and initramfs over SRP; the kernel's EDD probe
+/// sees our drive.
+#[test]
+fn grub_linux_boots_from_srp_target() {
+    let disk = disk_copy("grub-linux", "grub-linux");
+    let sectors = std::fs::metadata(&disk).unwrap().len() / 512;
+    let t = target(&disk, "grub-linux");
+    let out = qemu_on_segment("san-grub-linux", &rom("grub-linux", TARGET_URI), t.port)
+        .args(["-m", "256"])
+        .until("SRPBOOT-LINUX-OK")
+        .timeout_secs(300)
+        .run();
+    assert!(out.marker_seen, "{}\n{}", out.describe(), t.output());
+    assert!(out.serial.contains(&format!("EDD sectors={sectors}")), "{}", out.describe());
+    assert!(out.serial.contains("EDD interface=SCSI id: 0 lun: 0"), "{}", out.describe());
+}
+
+/// A target that does not exist: one clear line, no drive, and the BIOS
+/// moves on to the next boot device instead of hanging.
+#[test]
+fn wrong_target_address_falls_through() {
+    let disk = disk_copy("syslinux", "wrong-address");
+    let t = target(&disk, "wrong-address");
+    let out = qemu_on_segment("san-wrong-address", &rom("wrong-address", "srp://192.168.77.9"), t.port)
+        .until_bios_log("No bootable device")
+        .timeout_secs(120)
+        .run();
+    assert!(out.marker_seen, "{}", out.describe());
+    assert!(out.serial.contains("srpboot: ARP timeout: the target does not answer"), "{}", out.describe());
+    assert!(out.serial.contains("not installing a drive"), "{}", out.describe());
+    assert!(!out.serial.contains("srpboot: drive 80"), "{}", out.describe());
+}
+
+/// The INT 13h differential test with the SRP backend: same program, same
+/// image, compared with SeaBIOS's own virtio-blk disk in the same run. Its
+/// AH=43 writes (and the restores) go to the target: the image must end as
+/// it started, and the target must have received data.
+#[test]
+fn conformance_over_srp_matches_seabios() {
+    let disk = disk_copy("conformance", "conformance");
+    let before = std::fs::read(&disk).unwrap();
+    let seabios = qemu::Qemu::new("san-conformance-seabios")
+        .args(["-m", "64"])
+        .args(["-drive".to_string(), format!("file={},if=none,id=d0,format=raw,snapshot=on", disk.display())])
+        .args(["-device", "virtio-blk-pci,drive=d0"])
+        .timeout_secs(120)
+        .run();
+    assert_eq!(seabios.exit_status, Some(debug_exit_status(0x10)), "{}", seabios.describe());
+    let mut t = target(&disk, "conformance");
+    let ours = qemu_on_segment("san-conformance-srpboot", &rom("conformance", TARGET_URI), t.port)
+        .args(["-m", "64"])
+        .timeout_secs(180)
+        .run();
+    assert_eq!(ours.exit_status, Some(debug_exit_status(0x10)), "{}", ours.describe());
+    let summary = ours.serial.lines().find(|l| l.starts_with("SUMMARY")).unwrap_or_else(|| panic!("{}", ours.describe()));
+    assert!(summary.contains("anomalies=0"), "{summary}");
+    let root = qemu::workspace_root().join("qemu/conformance");
+    let mask = ours.log_dir.join("mask.txt");
+    std::fs::write(
+        &mask,
+        std::fs::read_to_string(root.join("mask.txt")).unwrap() + &std::fs::read_to_string(root.join("mask-srpboot.txt")).unwrap(),
+    )
+    .unwrap();
+    let cmp = Command::new("bash")
+        .arg(root.join("compare.sh"))
+        .arg(seabios.log_dir.join("com1.log"))
+        .arg(ours.log_dir.join("com1.log"))
+        .arg(&mask)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&cmp.stdout);
+    assert!(cmp.status.success(), "INT 13h over SRP differs from SeaBIOS:\n{text}");
+    t.kill();
+    assert!(t.output().contains(" B out"), "{}", t.output());
+    assert!(before == std::fs::read(&disk).unwrap(), "the conformance run must restore what it wrote");
+}
+
+/// The target crashes (kill -9) and comes back while the loader is reading:
+/// the ROM reconnects and the boot completes. Over `-netdev dgram`, so the
+/// restarted target is on the same wire.
+#[test]
+fn boot_survives_a_target_restart() {
+    let disk = disk_copy("grub-linux", "restart");
+    let bin = Path::new(env!("CARGO_BIN_EXE_srp-target"));
+    let (mut t, netdev) = SrpTargetProc::start_dgram(bin, &disk, &[], &logdir("restart"));
+    let rom = rom("restart", TARGET_URI);
+    // Kill the target when GRUB starts loading the kernel: megabytes of
+    // kernel and initramfs are still to come over SRP.
+    let mut child = Command::new("qemu-system-x86_64")
+        .args(["-display", "none", "-vga", "none", "-m", "256", "-no-reboot"])
+        .args(["-serial", &format!("file:{}", logdir("restart").join("com1.log").display())])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .args(["-netdev", &netdev])
+        .args(["-device", &format!("virtio-net-pci,netdev=n0,romfile={},mac={}", rom.display(), tools::sanboot::ROM_MAC)])
+        .spawn()
+        .unwrap();
+    let log = logdir("restart").join("com1.log");
+    let start = std::time::Instant::now();
+    let mut restarted = false;
+    let status = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if !restarted && text.contains("SRPBOOT-GRUB-LINUX-BOOT") {
+            t.kill();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            t.restart();
+            restarted = true;
+        }
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(240) {
+            let _ = child.kill();
+            panic!("no end in 240 s:\n{text}\n{}", t.output());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(restarted, "GRUB never started the kernel load:\n{text}");
+    assert!(text.contains("srpboot: reconnected"), "the ROM never had to reconnect:\n{text}");
+    assert!(text.contains("SRPBOOT-LINUX-OK"), "boot did not complete:\n{text}\n{}", t.output());
+    let _ = status;
+}
+
+/// The same ROM boots from Linux's own target: LIO `ib_srpt` over `rdma_rxe`
+/// in a QEMU VM, exporting the SYSLINUX image.
+#[test]
+fn syslinux_boots_from_linux_lio_srpt() {
+    let disk = disk_copy("syslinux", "lio");
+    let lio = LioTarget::start(Some(&disk), &logdir("lio"));
+    let out = qemu_on_segment("san-lio-syslinux", &rom("lio", TARGET_URI), lio.port).timeout_secs(180).run();
+    assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}\n(target log: {})", out.describe(), lio.log.display());
+    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+}
