@@ -43,7 +43,7 @@ impl SrpTargetProc {
     /// again at once, which a TCP stream link is not. Returns the target and
     /// the QEMU `-netdev` value for the ROM's side.
     pub fn start_dgram(bin: &Path, disk: &Path, extra: &[&str], logdir: &Path) -> (SrpTargetProc, String) {
-        let (ours, theirs) = (free_udp_port(), free_udp_port());
+        let (ours, theirs) = free_udp_ports();
         let t = Self::spawn(bin, disk, &["--dgram".into(), format!("127.0.0.1:{ours},127.0.0.1:{theirs}")], extra, ours, true, logdir);
         let netdev = format!(
             "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={theirs},remote.type=inet,remote.host=127.0.0.1,remote.port={ours}"
@@ -120,8 +120,11 @@ impl Drop for SrpTargetProc {
     }
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Two distinct free UDP ports (both sockets are held until both are known).
+fn free_udp_ports() -> (u16, u16) {
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
 }
 
 /// Copies `rom` to `out` and writes the boot configuration into it with

@@ -136,12 +136,24 @@ fn boot_survives_a_target_restart() {
     let bin = Path::new(env!("CARGO_BIN_EXE_srp-target"));
     let (mut t, netdev) = SrpTargetProc::start_dgram(bin, &disk, &[], &logdir("restart"));
     let rom = rom("restart", TARGET_URI);
-    // Kill the target when GRUB starts loading the kernel: megabytes of
-    // kernel and initramfs are still to come over SRP.
+    let _ = std::fs::remove_file(logdir("restart").join("com1.log"));
+    let monitor = logdir("restart").join("monitor.sock");
+    let _ = std::fs::remove_file(&monitor);
+    let hmp = |cmd: &str| {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&monitor).expect("QEMU monitor");
+        s.write_all(format!("{cmd}\n").as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    // When GRUB starts loading the kernel (megabytes of kernel and initramfs
+    // still to come over SRP), freeze the VM, kill the target, restart it,
+    // and let the VM go on: its next request meets a target that has never
+    // heard of its connection.
     let mut child = Command::new("qemu-system-x86_64")
         .args(["-display", "none", "-vga", "none", "-m", "256", "-no-reboot"])
         .args(["-serial", &format!("file:{}", logdir("restart").join("com1.log").display())])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .args(["-monitor", &format!("unix:{},server=on,wait=off", monitor.display())])
         .args(["-netdev", &netdev])
         .args(["-device", &format!("virtio-net-pci,netdev=n0,romfile={},mac={}", rom.display(), tools::sanboot::ROM_MAC)])
         .spawn()
@@ -151,14 +163,19 @@ fn boot_survives_a_target_restart() {
     let mut restarted = false;
     let status = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if !restarted && text.contains("SRPBOOT-GRUB-LINUX-BOOT") {
+        if !restarted && text.contains("SRPBOOT-GRUB-LINUX-LOADING") {
+            hmp("stop");
             t.kill();
-            std::thread::sleep(std::time::Duration::from_millis(1500));
             t.restart();
+            hmp("cont");
             restarted = true;
         }
         if let Some(st) = child.try_wait().unwrap() {
             break st;
+        }
+        if text.contains("not installing a drive") || text.contains("SRPBOOT-LINUX-OK") {
+            let _ = child.kill();
+            break child.wait().unwrap();
         }
         if start.elapsed() > std::time::Duration::from_secs(240) {
             let _ = child.kill();

@@ -624,6 +624,9 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         if !matches!(c.state, CmState::Free | CmState::Closed(_)) {
             self.close(i, CloseReason::Local);
         }
+        // The caller asked for it: no events to deliver, and the slot is
+        // free for the next connect at once.
+        self.conns[i].events = 0;
     }
 
     fn start_dreq(&mut self, now: Instant, i: usize, why: CloseReason) {
