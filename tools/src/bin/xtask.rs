@@ -7,9 +7,9 @@
 //!   flavour (ARPs for QEMU slirp's gateway at BCV time), with that PCIR ID:
 //!   `target/srpboot-nicselftest-<vendor><device>.rom`.
 //! * `run`                build the ROM and boot it in QEMU + SeaBIOS, showing COM1.
-//! * `demo`               the README's main job. Until the SRP backend lands it
-//!   boots GRUB -> Debian's Linux from a disk served by the ROM's INT 13h
-//!   (test-disk flavour, disk image handed over by QEMU fw_cfg).
+//! * `demo`               the README's main job: srp-target serves a GRUB +
+//!   Debian Linux disk over RoCEv2 on a QEMU socket segment; QEMU + SeaBIOS
+//!   boots it with the production ROM (configured by romtool) on virtio-net.
 //! * `fuzz [SECONDS]`     run every cargo-fuzz target in `fuzz/` for SECONDS (default 20).
 //! * `test`               build every ROM, run every test in the workspace, then
 //!   every fuzz target for a bounded time (`SRPBOOT_FUZZ_SECONDS`, default 15).
@@ -23,6 +23,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 use tools::qemu;
+use tools::sanboot;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -184,21 +185,34 @@ fn run(_args: &[String]) -> Result<(), String> {
 
 /// The main job for now: a real loader and kernel boot from our INT 13h.
 fn demo(_args: &[String]) -> Result<(), String> {
-    let rom = build_rom(true)?;
+    let rom = build_rom(false)?;
+    // The host tools the demo runs: srp-target (release: it serves the disk)
+    // and romtool (writes the target into a copy of the ROM).
+    let mut c = cargo();
+    c.args(["build", "--quiet", "--release", "-p", "tools", "--bin", "srp-target", "--bin", "romtool"]);
+    status(c)?;
+    let bin = qemu::target_dir().join("release");
     println!("building the GRUB + Linux demo disk (first run downloads Debian's kernel package) ...");
     let disk = tools::images::image("grub-linux");
-    println!("booting {} from {} through srpboot's INT 13h ...", disk.display(), rom.display());
-    let out = qemu::Qemu::new("xtask-demo")
-        .rom_on_nic(&rom, "virtio-net-pci")
+    let dir = qemu::target_dir().join("demo");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let disk_copy = dir.join("grub-linux.img");
+    std::fs::copy(&disk, &disk_copy).map_err(|e| e.to_string())?;
+    let target = sanboot::SrpTargetProc::start(&bin.join("srp-target"), &disk_copy, &[], &dir);
+    let configured = dir.join("srpboot.rom");
+    sanboot::configure_rom(&bin.join("romtool"), &rom, &configured, sanboot::TARGET_URI, sanboot::ROM_IP);
+    println!("srp-target serves {} on 127.0.0.1:{} (log: {})", disk_copy.display(), target.port, target.log.display());
+    println!("booting QEMU + SeaBIOS with {} on virtio-net, configured for {} ...", configured.display(), sanboot::TARGET_URI);
+    let out = sanboot::qemu_on_segment("xtask-demo", &configured, target.port)
         .args(["-m", "256"])
-        .args(["-fw_cfg".to_string(), format!("name=opt/srpboot/disk,file={}", disk.display())])
         .until("SRPBOOT-LINUX-OK")
-        .timeout_secs(180)
+        .timeout_secs(300)
         .run();
     println!("{}", out.serial);
     println!("(logs: {})", out.log_dir.display());
+    println!("--- srp-target ---\n{}", target.output());
     if out.marker_seen {
-        println!("demo: Linux booted from the srpboot drive in {:.1} s", out.seconds);
+        println!("demo: Linux booted from the remote SRP disk in {:.1} s", out.seconds);
         Ok(())
     } else {
         Err("Linux did not reach its marker".into())
