@@ -138,10 +138,16 @@ pub fn configure_rom(romtool_bin: &Path, rom: &Path, out: &Path, uri: &str, ip: 
 /// A QEMU run with `rom` on a virtio-net NIC joined to the segment on
 /// `port` (our target or the LIO VM).
 pub fn qemu_on_segment(name: &str, rom: &Path, port: u16) -> Qemu {
+    qemu_on_segment_with(name, rom, port, "virtio-net-pci")
+}
+
+/// Like [`qemu_on_segment`] with another QEMU NIC model (e.g. `e1000`; the
+/// ROM's PCIR IDs must match it).
+pub fn qemu_on_segment_with(name: &str, rom: &Path, port: u16, nic: &str) -> Qemu {
     Qemu::new(name).args([
         "-netdev".to_string(),
         format!("socket,id=n0,connect=127.0.0.1:{port}"),
         "-device".to_string(),
-        format!("virtio-net-pci,netdev=n0,romfile={},mac={ROM_MAC}", rom.display()),
+        format!("{nic},netdev=n0,romfile={},mac={ROM_MAC}", rom.display()),
     ])
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use tools::images::image;
 use tools::lio::LioTarget;
 use tools::qemu::{self, debug_exit_status};
-use tools::sanboot::{configure_rom, qemu_on_segment, SrpTargetProc, ROM_IP, TARGET_URI};
+use tools::sanboot::{configure_rom, qemu_on_segment, qemu_on_segment_with, SrpTargetProc, ROM_IP, TARGET_URI};
 
 fn logdir(name: &str) -> PathBuf {
     let d = qemu::target_dir().join("sanboot").join(name);
@@ -198,5 +198,33 @@ fn syslinux_boots_from_linux_lio_srpt() {
     let lio = LioTarget::start(Some(&disk), &logdir("lio"));
     let out = qemu_on_segment("san-lio-syslinux", &rom("lio", TARGET_URI), lio.port).timeout_secs(180).run();
     assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}\n(target log: {})", out.describe(), lio.log.display());
+    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+}
+
+/// The same production code on QEMU's other common NIC: the e1000 driver,
+/// with the image's PCIR IDs set to 8086:100e by `romtool build`.
+#[test]
+fn syslinux_boots_over_e1000() {
+    let elf = qemu::target_dir().join("rom/i686-rom/rom/rom16");
+    assert!(elf.exists(), "{} is missing: run `cargo xtask rom`", elf.display());
+    let dir = logdir("e1000");
+    let plain = dir.join("srpboot-e1000.rom");
+    let romtool = Path::new(env!("CARGO_BIN_EXE_romtool"));
+    let o = Command::new(romtool)
+        .args(["build", "--elf"])
+        .arg(&elf)
+        .arg("--out")
+        .arg(&plain)
+        .args(["--vendor", "8086", "--device", "100e"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rom = dir.join("configured.rom");
+    configure_rom(romtool, &plain, &rom, TARGET_URI, ROM_IP);
+    let disk = disk_copy("syslinux", "e1000");
+    let t = target(&disk, "e1000");
+    let out = qemu_on_segment_with("san-e1000", &rom, t.port, "e1000").timeout_secs(120).run();
+    assert!(out.serial.contains("srpboot: e1000 52:54:00:77:00:02 link up"), "{}", out.describe());
+    assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}\n{}", out.describe(), t.output());
     assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
 }
