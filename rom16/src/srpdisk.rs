@@ -211,7 +211,9 @@ impl SrpDisk {
         let session = Session::new(chan, sc);
         let scratch = SCRATCH.with(|s| phys::addr_of(s.as_mut_ptr())) as u64;
         let mut bc = BlockConfig::new(lun_of(cfg), scratch);
-        bc.max_transfer_len = 64 * 1024;
+        // 16 KiB commands: a 127-sector INT 13h call becomes 4 commands in
+        // flight instead of one (measured: 24.6 -> 28 MiB/s under TCG).
+        bc.max_transfer_len = 16 * 1024;
         let mut disk = SrpDisk { scsi: ScsiDevice::new(session, PhysMemory, bc), clock, pci_bdf, lun: uri.lun, blocks: 0, block_len: 0 };
         if let Err(e) = disk.login() {
             let _ = write!(w, "srpboot: {e}\n");
