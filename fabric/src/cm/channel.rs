@@ -25,6 +25,7 @@ pub struct Initiator<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> {
     cm: Cm<N, M, 1, DEPTH, MSG>,
     target: Ipv4Address,
     port: u16,
+    service_id: Option<u64>,
     conn: Option<ConnId>,
     next_wr: u64,
 }
@@ -43,9 +44,18 @@ impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Initiator<N, M, DE
             cm: Cm::new(nic, mem, hca, cm),
             target,
             port,
+            service_id: None,
             conn: None,
             next_wr: 0,
         }
+    }
+
+    /// Connects to plain IB CM service ID `id` instead of the rdma_cm
+    /// port (`None`: back to the port): the login rides in the REQ private
+    /// data as is, up to 92 bytes (the classic 64-byte SRP_LOGIN_REQ).
+    /// Takes effect at the next `connect`.
+    pub fn set_service_id(&mut self, id: Option<u64>) {
+        self.service_id = id;
     }
 
     /// The connection manager underneath.
@@ -85,10 +95,13 @@ impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Channel
         if !matches!(self.state(), ChannelState::Idle | ChannelState::Closed(_)) {
             return Err(ChannelError::WrongState);
         }
-        let conn = self
-            .cm
-            .connect(now, self.target, self.port, private_data)
-            .map_err(channel_error)?;
+        let conn = match self.service_id {
+            Some(id) => self
+                .cm
+                .connect_service_id(now, self.target, id, private_data),
+            None => self.cm.connect(now, self.target, self.port, private_data),
+        }
+        .map_err(channel_error)?;
         self.conn = Some(conn);
         Ok(())
     }

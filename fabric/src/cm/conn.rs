@@ -109,6 +109,10 @@ pub(crate) struct Conn {
     pub peer_ip: Ipv4Address,
     pub peer_mac: EthernetAddress,
     pub port: u16,
+    /// Plain IB CM (no rdma_cm header; `service_id` as is), not rdma_cm.
+    pub raw: bool,
+    /// The REQ's service ID when `raw`.
+    pub service_id: u64,
     pub remote_qpn: u32,
     pub remote_guid: u64,
     /// Our receive PSN (active: in the REQ; passive: in the REP).
@@ -147,6 +151,8 @@ impl Conn {
         peer_ip: Ipv4Address::UNSPECIFIED,
         peer_mac: EthernetAddress([0; 6]),
         port: 0,
+        raw: false,
+        service_id: 0,
         remote_qpn: 0,
         remote_guid: 0,
         rq_psn: 0,
@@ -193,7 +199,8 @@ impl Conn {
         repr.emit(&mut mad::Packet::new_unchecked(&mut self.mad[..]));
     }
 
-    /// Builds the REQ (active side). `user` is at most 56 bytes.
+    /// Builds the REQ (active side). `user` is at most 56 bytes after the
+    /// rdma_cm header, or (`raw`, plain IB CM) at most 92 bytes as is.
     #[allow(clippy::too_many_arguments)]
     pub fn build_req(
         &mut self,
@@ -205,18 +212,24 @@ impl Conn {
         user: &[u8],
     ) {
         let mut pd = [0u8; cm::REQ_PRIVATE_DATA_LEN];
-        let cma = CmaHeaderRepr {
-            src_port: cfg.local_port,
-            src_addr: our_ip,
-            dst_addr: self.peer_ip,
+        let service_id = if self.raw {
+            pd[..user.len()].copy_from_slice(user);
+            self.service_id
+        } else {
+            let cma = CmaHeaderRepr {
+                src_port: cfg.local_port,
+                src_addr: our_ip,
+                dst_addr: self.peer_ip,
+            };
+            cma.emit(&mut CmaHeaderPacket::new_unchecked(
+                &mut pd[..cm::CMA_HEADER_LEN],
+            ));
+            pd[cm::CMA_HEADER_LEN..cm::CMA_HEADER_LEN + user.len()].copy_from_slice(user);
+            cm::rdma_cm_service_id(self.port)
         };
-        cma.emit(&mut CmaHeaderPacket::new_unchecked(
-            &mut pd[..cm::CMA_HEADER_LEN],
-        ));
-        pd[cm::CMA_HEADER_LEN..cm::CMA_HEADER_LEN + user.len()].copy_from_slice(user);
         let req = ReqRepr {
             local_comm_id: self.local_id,
-            service_id: cm::rdma_cm_service_id(self.port),
+            service_id,
             local_ca_guid: our_guid,
             local_qkey: 0,
             local_qpn: our_qpn,

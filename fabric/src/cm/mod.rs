@@ -8,12 +8,16 @@
 //! retransmits it per the CM response timeout and retry count, and on REP
 //! moves the QP to RTS and sends RTU (again for a repeated REP); a REJ
 //! ends it with its reason and private data; an MRA extends the wait.
-//! Passive side: [`Cm::listen`] on an rdma_cm port; a REQ becomes a
+//! Passive side: [`Cm::listen`] on an rdma_cm port, or
+//! [`Cm::listen_service_id`] on a plain IB CM service ID (ib_srpt's form on
+//! InfiniBand: the REQ private data is the user's, with no rdma_cm header,
+//! and the GIDs are not checked against our IP); a REQ becomes a
 //! [`CmEvent::ConnectRequest`] that the user answers with [`Cm::accept`]
 //! (REP with private data) or [`Cm::reject`]; RTU (or the first request
 //! on the QP, when the RTU was lost) establishes it; a repeated REQ gets
 //! the REP again. DREQ/DREP work both ways; a DREQ for a connection we no
-//! longer know is answered anyway, as Linux does.
+//! longer know is answered anyway, as Linux does. [`Cm::connect_service_id`]
+//! is the active side of the plain form.
 //!
 //! PSNs follow the golden capture: the REQ's starting PSN is what the
 //! active side expects to *receive*, the REP's what the passive side
@@ -49,10 +53,13 @@ pub struct ConnId(pub usize);
 #[derive(Debug, PartialEq, Eq)]
 pub enum CmEvent<'a> {
     /// Passive: a peer asks to connect. Answer with [`Cm::accept`] or
-    /// [`Cm::reject`]. `private_data` is what follows the rdma_cm header.
+    /// [`Cm::reject`]. `private_data` is what follows the rdma_cm header
+    /// ([`Service::RdmaCm`]), or the whole REQ private data (92 bytes,
+    /// [`Service::Ib`]).
     ConnectRequest {
         conn: ConnId,
         peer: Ipv4Address,
+        service: Service,
         private_data: &'a [u8],
     },
     /// The connection is up; the REP's private data (empty on the passive
@@ -76,6 +83,15 @@ pub enum CmEvent<'a> {
     },
     /// The connection is gone (the handle may be reused after this).
     Closed { conn: ConnId, reason: CloseReason },
+}
+
+/// What a connection request was addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// An rdma_cm port (TCP port space), from [`Cm::listen`].
+    RdmaCm(u16),
+    /// A plain IB CM service ID, from [`Cm::listen_service_id`].
+    Ib(u64),
 }
 
 /// Why a CM call failed.
@@ -121,6 +137,7 @@ pub struct Cm<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG
     cfg: CmConfig,
     conns: [Conn; QPS],
     listen: [Option<u16>; LISTEN_SLOTS],
+    listen_sid: [Option<u64>; LISTEN_SLOTS],
     next_ev: usize,
 }
 
@@ -134,6 +151,7 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
             cfg,
             conns: [Conn::FREE; QPS],
             listen: [None; LISTEN_SLOTS],
+            listen_sid: [None; LISTEN_SLOTS],
             next_ev: 0,
         }
     }
@@ -210,6 +228,33 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         if private_data.len() > cm::CMA_USER_DATA_LEN {
             return Err(CmError::TooLarge);
         }
+        self.start_connect(now, peer, Service::RdmaCm(port), private_data)
+    }
+
+    /// Starts connecting to plain IB CM service ID `service_id` at `peer`
+    /// (no rdma_cm header): `private_data` (at most 92 bytes) is the REQ's
+    /// private data as is. ib_srp without rdma_cm does this with the
+    /// 64-byte SRP_LOGIN_REQ and the target's service GUID.
+    pub fn connect_service_id(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Address,
+        service_id: u64,
+        private_data: &[u8],
+    ) -> Result<ConnId, CmError> {
+        if private_data.len() > cm::REQ_PRIVATE_DATA_LEN {
+            return Err(CmError::TooLarge);
+        }
+        self.start_connect(now, peer, Service::Ib(service_id), private_data)
+    }
+
+    fn start_connect(
+        &mut self,
+        now: Instant,
+        peer: Ipv4Address,
+        service: Service,
+        private_data: &[u8],
+    ) -> Result<ConnId, CmError> {
         let i = self.alloc().ok_or(CmError::NoResources)?;
         let local_id = self.random_nonzero();
         let tid = self.hca.random() & 0xFFFF_FFFF;
@@ -219,12 +264,21 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         c.state = CmState::Resolving;
         c.active = true;
         c.peer_ip = peer;
-        c.port = port;
         c.local_id = local_id;
         c.tid = tid;
         c.rq_psn = rq_psn;
         c.pmtu = pmtu;
-        c.flow_label = rdma_cm_flow_label(self.cfg.local_port, port);
+        match service {
+            Service::RdmaCm(port) => {
+                c.port = port;
+                c.flow_label = rdma_cm_flow_label(self.cfg.local_port, port);
+            }
+            Service::Ib(id) => {
+                // No flow label: both sides keep their default UDP port.
+                c.raw = true;
+                c.service_id = id;
+            }
+        }
         c.set_pd(private_data);
         let _ = self.hca.resolve(now, peer);
         Ok(ConnId(i))
@@ -236,8 +290,13 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         let cfg = self.cfg;
         let c = &mut self.conns[i];
         c.peer_mac = mac;
-        let mut user = [0u8; cm::CMA_USER_DATA_LEN];
-        let n = c.pd_len.min(user.len());
+        let mut user = [0u8; cm::REQ_PRIVATE_DATA_LEN];
+        let room = if c.raw {
+            cm::REQ_PRIVATE_DATA_LEN
+        } else {
+            cm::CMA_USER_DATA_LEN
+        };
+        let n = c.pd_len.min(room);
         user[..n].copy_from_slice(&c.pd[..n]);
         c.build_req(&cfg, ip, guid, qpn, c.pmtu, &user[..n]);
         c.state = CmState::ReqSent;
@@ -280,6 +339,37 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
             .ok_or(CmError::NoResources)?;
         *slot = Some(port);
         Ok(())
+    }
+
+    /// Accepts REQs for plain IB CM service ID `id` (no rdma_cm header:
+    /// the REQ private data reaches the user as is; ib_srpt listens so on
+    /// InfiniBand with `srpt_service_guid`). An rdma_cm listener for the
+    /// same service ID (`0x0106_xxxx`) takes precedence.
+    pub fn listen_service_id(&mut self, id: u64) -> Result<(), CmError> {
+        if self.listen_sid.contains(&Some(id)) {
+            return Ok(());
+        }
+        let slot = self
+            .listen_sid
+            .iter_mut()
+            .find(|s| s.is_none())
+            .ok_or(CmError::NoResources)?;
+        *slot = Some(id);
+        Ok(())
+    }
+
+    /// What a connection was requested for (passive) or asks for
+    /// (active); `None` for a free slot.
+    pub fn service(&self, conn: ConnId) -> Option<Service> {
+        let c = self.conns.get(conn.0)?;
+        if c.state == CmState::Free {
+            return None;
+        }
+        Some(if c.raw {
+            Service::Ib(c.service_id)
+        } else {
+            Service::RdmaCm(c.port)
+        })
     }
 
     /// Accepts a connection request: the QP goes to RTS and a REP with
@@ -382,19 +472,24 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
             }
             return;
         }
-        let listening =
+        let rdma_cm =
             cm::rdma_cm_port(req.service_id).is_some_and(|p| self.listen.contains(&Some(p)));
-        if !listening {
+        let raw = !rdma_cm && self.listen_sid.contains(&Some(req.service_id));
+        if !rdma_cm && !raw {
             return refuse(self, RejectReason::InvalidServiceId);
         }
-        let cma =
-            CmaHeaderPacket::new_checked(req.private_data).and_then(|p| CmaHeaderRepr::parse(&p));
-        let Ok(cma) = cma else {
-            return refuse(self, RejectReason::ConsumerDefined);
-        };
-        if cma.dst_addr != self.hca.ip() || req.primary_path.remote_gid != self.hca.gid() {
-            return refuse(self, RejectReason::InvalidGid);
+        if rdma_cm {
+            let cma = CmaHeaderPacket::new_checked(req.private_data)
+                .and_then(|p| CmaHeaderRepr::parse(&p));
+            let Ok(cma) = cma else {
+                return refuse(self, RejectReason::ConsumerDefined);
+            };
+            if cma.dst_addr != self.hca.ip() || req.primary_path.remote_gid != self.hca.gid() {
+                return refuse(self, RejectReason::InvalidGid);
+            }
         }
+        // Plain IB CM: the GIDs may be any (ib_srp takes GID index 0, the
+        // link-local one); the reply goes where the MAD came from.
         if req.transport_type != TransportType::Rc {
             return refuse(self, RejectReason::InvalidTransportType);
         }
@@ -423,7 +518,11 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         c.tid = tid;
         c.peer_ip = m.src_ip;
         c.peer_mac = m.src_mac;
-        c.port = cm::rdma_cm_port(req.service_id).unwrap_or(0);
+        c.port = cm::rdma_cm_port(req.service_id)
+            .filter(|_| !raw)
+            .unwrap_or(0);
+        c.raw = raw;
+        c.service_id = req.service_id;
         c.remote_qpn = req.local_qpn;
         c.remote_guid = req.local_ca_guid;
         c.sq_psn = req.starting_psn;
@@ -433,7 +532,11 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         c.peer_rnr_retry = req.rnr_retry_count;
         c.peer_ack_timeout = req.primary_path.local_ack_timeout;
         c.peer_resources = req.responder_resources;
-        c.set_pd(&req.private_data[cm::CMA_HEADER_LEN.min(req.private_data.len())..]);
+        if raw {
+            c.set_pd(req.private_data);
+        } else {
+            c.set_pd(&req.private_data[cm::CMA_HEADER_LEN.min(req.private_data.len())..]);
+        }
         c.events |= ev::REQUEST;
     }
 
@@ -794,6 +897,11 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
                 f(CmEvent::ConnectRequest {
                     conn: ConnId(i),
                     peer: c.peer_ip,
+                    service: if c.raw {
+                        Service::Ib(c.service_id)
+                    } else {
+                        Service::RdmaCm(c.port)
+                    },
                     private_data: c.pd(),
                 })
             }

@@ -96,18 +96,24 @@ fn drive(
         let mut req = None;
         if let Some(e) = tgt.poll(t, |e| match e {
             CmEvent::ConnectRequest {
-                conn, private_data, ..
+                conn,
+                service,
+                private_data,
+                ..
             } => {
                 req = Some(conn);
-                Some(Ev::T("req".into(), private_data[..5].to_vec()))
+                vec![
+                    Ev::T("req".into(), private_data[..5].to_vec()),
+                    Ev::T(std::format!("req {service:?}"), private_data.to_vec()),
+                ]
             }
-            CmEvent::Established { .. } => Some(Ev::T("up".into(), vec![])),
-            CmEvent::Message { data, .. } => Some(Ev::T("msg".into(), data.to_vec())),
+            CmEvent::Established { .. } => vec![Ev::T("up".into(), vec![])],
+            CmEvent::Message { data, .. } => vec![Ev::T("msg".into(), data.to_vec())],
             CmEvent::Closed { reason, .. } => {
-                Some(Ev::T(std::format!("closed {reason:?}"), vec![]))
+                vec![Ev::T(std::format!("closed {reason:?}"), vec![])]
             }
-            CmEvent::Completion { .. } => None,
-            CmEvent::Rejected { .. } => Some(Ev::T("rejected?".into(), vec![])),
+            CmEvent::Completion { .. } => vec![],
+            CmEvent::Rejected { .. } => vec![Ev::T("rejected?".into(), vec![])],
         }) {
             evs.extend(e);
         }
@@ -306,4 +312,197 @@ fn lost_rtu_is_covered_by_traffic_and_dup_req_gets_rep_again() {
     });
     assert!(has(&evs, &Ev::T("up".into(), vec![])));
     assert_eq!(tgt.state(ConnId(0)), CmState::Established);
+}
+
+/// Plain IB CM service ID (ib_srpt's `srpt_service_guid` form).
+const SID: u64 = 0x0002_c903_00a1_b2c3;
+
+#[test]
+fn plain_service_id_request_is_delivered_raw_and_accepted() {
+    let (mut init, mut tgt, _seg) = setup(Faults::default());
+    tgt.listen(PORT).unwrap();
+    tgt.listen_service_id(SID).unwrap();
+    init.set_service_id(Some(SID));
+    // 64 bytes: more than the 56 rdma_cm leaves, as the classic login.
+    let login: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+    let mut now = 0;
+    init.connect(Instant(now), &login).unwrap();
+    assert_eq!(init.cm().service(ConnId(0)), Some(Service::Ib(SID)));
+    let evs = drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::I("up".into(), b"welcome".to_vec())) && has(e, &Ev::T("up".into(), vec![]))
+    });
+    // The whole REQ private data, no rdma_cm header taken off.
+    let mut want = login.clone();
+    want.resize(crate::wire::cm::REQ_PRIVATE_DATA_LEN, 0);
+    let full = std::format!("req {:?}", Service::Ib(SID));
+    assert!(has(&evs, &Ev::T(full, want)), "{evs:?}");
+    assert_eq!(tgt.service(ConnId(0)), Some(Service::Ib(SID)));
+    // Traffic and an orderly close work as on the rdma_cm path.
+    init.send(Instant(now), b"ping").unwrap();
+    tgt.send(ConnId(0), 1, b"pong").unwrap();
+    drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::T("msg".into(), b"ping".to_vec()))
+            && has(e, &Ev::I("msg".into(), b"pong".to_vec()))
+    });
+    init.disconnect(Instant(now));
+    drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::I("closed Local".into(), vec![]))
+            && has(e, &Ev::T("closed Remote".into(), vec![]))
+    });
+    // The rdma_cm path on the same listener is unchanged.
+    init.set_service_id(None);
+    init.connect(Instant(now), b"hello").unwrap();
+    let evs = drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::I("up".into(), b"welcome".to_vec()))
+    });
+    let full = std::format!("req {:?}", Service::RdmaCm(PORT));
+    let mut want = b"hello".to_vec();
+    want.resize(crate::wire::cm::CMA_USER_DATA_LEN, 0);
+    assert!(has(&evs, &Ev::T(full, want)), "{evs:?}");
+}
+
+#[test]
+fn unknown_plain_service_id_is_rejected_with_invalid_service_id() {
+    let (mut init, mut tgt, _seg) = setup(Faults::default());
+    tgt.listen(PORT).unwrap();
+    tgt.listen_service_id(SID).unwrap();
+    init.set_service_id(Some(SID + 1));
+    let mut now = 0;
+    init.connect(Instant(now), &[0u8; 64]).unwrap();
+    drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::I("closed Rejected(8)".into(), vec![]))
+    });
+    // Nor does a plain listener answer the rdma_cm form of another port.
+    let (mut init, mut tgt, _seg) = setup(Faults::default());
+    tgt.listen_service_id(SID).unwrap();
+    init.connect(Instant(now), b"login").unwrap();
+    let evs = drive(&mut init, &mut tgt, &mut now, false, |e, _, _| {
+        has(e, &Ev::I("closed Rejected(8)".into(), vec![]))
+    });
+    assert!(!evs.iter().any(|e| matches!(e, Ev::T(..))), "{evs:?}");
+}
+
+#[test]
+fn connect_service_id_takes_92_bytes_of_private_data() {
+    let (mut init, _tgt, _seg) = setup(Faults::default());
+    let cm = init.cm_mut();
+    assert_eq!(
+        cm.connect_service_id(Instant(0), IP_B, SID, &[0; 93]),
+        Err(CmError::TooLarge)
+    );
+    assert!(cm
+        .connect_service_id(Instant(0), IP_B, SID, &[0; 92])
+        .is_ok());
+    assert_eq!(
+        cm.connect(Instant(0), IP_B, PORT, &[0; 57]),
+        Err(CmError::TooLarge)
+    );
+}
+
+/// A hand-built REQ as ib_srp sends it without rdma_cm: plain service ID,
+/// link-local GIDs (not IPv4-mapped), the 64-byte login at offset 0 of the
+/// private data; the REP goes back to the sender with the private data raw.
+#[test]
+fn hand_built_plain_req_with_link_local_gids() {
+    use crate::wire::cm::{Gid, PathRepr, Repr, ReqRepr, REQ_PRIVATE_DATA_LEN};
+    let (mut init, mut tgt, _seg) = setup(Faults::default());
+    tgt.listen_service_id(SID).unwrap();
+    // The initiator's HCA without its CM.
+    let raw = init.hca_mut();
+    let qp = raw.create_qp().unwrap();
+    let our_qpn = raw.qpn(qp);
+    let mut pd = [0u8; REQ_PRIVATE_DATA_LEN];
+    pd[..12].copy_from_slice(b"SRP-LOGIN-RQ");
+    pd[63] = 0x5A;
+    let mut ll = [0u8; 16];
+    ll[..2].copy_from_slice(&[0xfe, 0x80]);
+    ll[8..].copy_from_slice(&[0, 0, 0, 0xff, 0xfe, 0, 0, 0xA]);
+    let mut ll_b = ll;
+    ll_b[15] = 0xB;
+    let req = ReqRepr {
+        local_comm_id: 0x1234_5678,
+        service_id: SID,
+        local_ca_guid: 0x0200_00ff_fe00_000a,
+        local_qkey: 0,
+        local_qpn: our_qpn,
+        responder_resources: 0,
+        local_eecn: 0,
+        initiator_depth: 4,
+        remote_eecn: 0,
+        remote_cm_response_timeout: 20,
+        transport_type: crate::wire::cm::TransportType::Rc,
+        e2e_flow_control: true,
+        starting_psn: 0x42,
+        local_cm_response_timeout: 20,
+        retry_count: 7,
+        pkey: 0xFFFF,
+        path_mtu: mtu_code(1024),
+        rdc_exists: false,
+        rnr_retry_count: 7,
+        max_cm_retries: 15,
+        srq: false,
+        ext_transport_type: 0,
+        primary_path: PathRepr {
+            local_lid: 0xFFFF,
+            remote_lid: 0xFFFF,
+            local_gid: Gid(ll),
+            remote_gid: Gid(ll_b),
+            flow_label: 0,
+            packet_rate: 0,
+            traffic_class: 0,
+            hop_limit: 64,
+            sl: 0,
+            subnet_local: false,
+            local_ack_timeout: 19,
+        },
+        alternate_path: None,
+        private_data: &pd,
+    };
+    let mut m = [0u8; mad::MAD_LEN];
+    Repr {
+        tid: 77,
+        message: Message::Req(req),
+    }
+    .emit(&mut mad::Packet::new_unchecked(&mut m[..]));
+    assert!(raw.gsi_send(IP_B, MAC_B, &m));
+    let mut got = None;
+    for t in 0..100u64 {
+        raw.poll(Instant(t * 10));
+        if let Some(Some(r)) = tgt.poll(Instant(t * 10), |e| match e {
+            CmEvent::ConnectRequest {
+                conn,
+                peer,
+                service,
+                private_data,
+            } => Some((conn, peer, service, private_data.to_vec())),
+            _ => None,
+        }) {
+            got = Some(r);
+            break;
+        }
+    }
+    let (conn, peer, service, data) = got.expect("no ConnectRequest");
+    assert_eq!((peer, service), (IP_A, Service::Ib(SID)));
+    assert_eq!(&data[..], &pd[..]);
+    tgt.accept(Instant(1000), conn, b"SRP-LOGIN-RSP").unwrap();
+    let mut rep = None;
+    for t in 100..200u64 {
+        tgt.poll(Instant(t * 10), |_| ());
+        raw.poll(Instant(t * 10));
+        if let Some(g) = raw.gsi_recv() {
+            rep = Some(g);
+            break;
+        }
+    }
+    let g = rep.expect("no REP");
+    assert_eq!(g.src_ip, IP_B);
+    let p = mad::Packet::new_checked(&g.mad[..]).unwrap();
+    let r = Repr::parse(&p).unwrap();
+    assert_eq!(r.tid, 77);
+    let Message::Rep(rep) = r.message else {
+        panic!("not a REP: {:?}", r.message)
+    };
+    assert_eq!(rep.remote_comm_id, 0x1234_5678);
+    assert_eq!(&rep.private_data[..13], b"SRP-LOGIN-RSP");
+    assert_eq!(tgt.state(conn), CmState::RepSent);
 }

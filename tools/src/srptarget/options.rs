@@ -32,7 +32,13 @@ identity:
   --ip A.B.C.D/N       our IPv4 address (default 192.168.77.1/24)
   --guid 0xG           srpt_service_guid = both halves of the target port ID
                        (default: EUI-64 of the MAC)
-  --port N             rdma_cm port (default 5000)
+  --port N             rdma_cm port (default 5000): logins in the 56-byte
+                       rdma_cm layout (Linux ib_srp with dest=IP:PORT)
+  --service-id 0xID    also answer plain IB CM REQs (no rdma_cm header) for
+                       this service ID, with the classic 64-byte
+                       SRP_LOGIN_REQ; repeat for up to 4. Default: the GUID,
+                       as ib_srpt listens on srpt_service_guid on
+                       InfiniBand. `--service-id off`: rdma_cm only
 
 LUNs:
   --disk IMG           an image (repeat for LUN 1, 2, ...)
@@ -79,6 +85,8 @@ pub struct Options {
     pub guid: u64,
     /// rdma_cm port.
     pub port: u16,
+    /// Plain IB CM service IDs (classic login layout).
+    pub service_ids: Vec<u64>,
     /// Images.
     pub disks: Vec<PathBuf>,
     /// Read-only.
@@ -94,6 +102,9 @@ pub struct Options {
     /// Per-command traces.
     pub verbose: bool,
 }
+
+/// Plain IB CM service IDs a link listens on (the CM's listen slots).
+pub const MAX_SERVICE_IDS: usize = 4;
 
 /// `--help` was asked for.
 #[derive(Debug)]
@@ -147,6 +158,7 @@ impl Options {
             prefix: 24,
             guid: 0,
             port: 5000,
+            service_ids: Vec::new(),
             disks: Vec::new(),
             read_only: false,
             cow: None,
@@ -156,6 +168,7 @@ impl Options {
             verbose: false,
         };
         let mut guid = None;
+        let mut service_ids: Option<Vec<u64>> = None;
         let mut modes = 0;
         let mut it = args.iter();
         let err = |s: String| Err(Err(s));
@@ -219,6 +232,30 @@ impl Options {
                         Err(format!("--port: not a port number (1-65535): {v:?}"))
                     })?;
                 }
+                "--service-id" => {
+                    let v = val("a service ID (0x + hex) or off")?;
+                    let ids = service_ids.get_or_insert_with(Vec::new);
+                    if v == "off" || v == "none" {
+                        ids.clear();
+                        continue;
+                    }
+                    let id = parse_hex64(&v).filter(|&id| id != 0).ok_or_else(|| {
+                        Err(format!(
+                            "--service-id: not a nonzero 64-bit hex number or off: {v:?}"
+                        ))
+                    })?;
+                    if let Some(p) = fabric::wire::cm::rdma_cm_port(id) {
+                        return err(format!(
+                            "--service-id 0x{id:x} is an rdma_cm service ID (port {p}); use --port"
+                        ));
+                    }
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                    if ids.len() > MAX_SERVICE_IDS {
+                        return err(format!("--service-id: at most {MAX_SERVICE_IDS}"));
+                    }
+                }
                 "--cow" => o.cow = Some(PathBuf::from(val("a directory")?)),
                 "--block-size" => {
                     let v = val("512 or 4096")?;
@@ -255,6 +292,7 @@ impl Options {
             return err("no --disk given".into());
         }
         o.guid = guid.unwrap_or_else(|| u64::from_be_bytes(EthernetAddress(o.mac).eui64()));
+        o.service_ids = service_ids.unwrap_or_else(|| vec![o.guid]);
         Ok(o)
     }
 
@@ -305,6 +343,7 @@ impl Options {
             ip: self.ip,
             prefix: self.prefix,
             port: self.port,
+            service_ids: self.service_ids.clone(),
         }
     }
 
@@ -372,6 +411,14 @@ impl Options {
             self.port,
             (0x0106u64 << 16) | u64::from(self.port),
         );
+        if self.service_ids.is_empty() {
+            s.push_str("  plain IB CM service IDs: none (--service-id off)\n");
+        }
+        for id in &self.service_ids {
+            s.push_str(&format!(
+                "  plain IB CM service ID 0x{id:016x} (classic 64-byte SRP_LOGIN_REQ, no rdma_cm header)\n"
+            ));
+        }
         s.push_str(&target.describe_luns());
         match &self.allow {
             None => s.push_str("  WARNING: no --allow given: any initiator may log in and write\n"),

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fabric::channel::CloseReason;
-use fabric::cm::{Cm, CmConfig, CmError, CmEvent, ConnId};
+use fabric::cm::{Cm, CmConfig, CmError, CmEvent, ConnId, Service};
 use fabric::memory::Memory;
 use fabric::nic::{MacAddr, Nic};
 use fabric::time::Instant;
@@ -310,6 +310,7 @@ enum Ev {
     Request {
         conn: ConnId,
         peer: Ipv4Address,
+        service: Service,
         pd: Vec<u8>,
     },
     Other,
@@ -387,7 +388,7 @@ impl<N: LinkNic> Io for CmIo<'_, N> {
 }
 
 /// Identity of the target on every link.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct NetConfig {
     /// Our MAC.
     pub mac: MacAddr,
@@ -395,8 +396,11 @@ pub struct NetConfig {
     pub ip: Ipv4Address,
     /// Prefix length.
     pub prefix: u8,
-    /// rdma_cm port.
+    /// rdma_cm port (logins in the 56-byte rdma_cm layout).
     pub port: u16,
+    /// Plain IB CM service IDs (ib_srpt on InfiniBand listens on
+    /// `srpt_service_guid`): logins in the classic 64-byte layout.
+    pub service_ids: Vec<u64>,
 }
 
 impl<N: LinkNic> Link<N> {
@@ -416,6 +420,11 @@ impl<N: LinkNic> Link<N> {
         };
         let mut cm = Box::new(Cm::new(nic, StageMem::default(), h, c));
         let _ = cm.listen(net.port);
+        for &id in &net.service_ids {
+            if cm.listen_service_id(id).is_err() {
+                eprintln!("srp-target: too many service IDs, not listening on 0x{id:016x}");
+            }
+        }
         Link {
             name,
             cm,
@@ -464,10 +473,12 @@ impl<N: LinkNic> Link<N> {
                 CmEvent::ConnectRequest {
                     conn,
                     peer,
+                    service,
                     private_data,
                 } => Ev::Request {
                     conn,
                     peer,
+                    service,
                     pd: private_data.to_vec(),
                 },
                 CmEvent::Established { .. } | CmEvent::Rejected { .. } => Ev::Other,
@@ -493,9 +504,23 @@ impl<N: LinkNic> Link<N> {
 
     fn handle(&mut self, now: Instant, ev: Ev, target: &mut Target, elsewhere: &mut Vec<ChanId>) {
         match ev {
-            Ev::Request { conn, peer, pd } => {
-                let who = format!("{peer} ({})", self.name);
-                match target.login(&who, &pd, LoginLayout::RdmaCm) {
+            Ev::Request {
+                conn,
+                peer,
+                service,
+                pd,
+            } => {
+                // rdma_cm carries the 56-byte login after its header; plain
+                // IB CM the classic 64 bytes at offset 0 (ib_srp without
+                // rdma_cm, iPXE).
+                let (who, layout) = match service {
+                    Service::RdmaCm(_) => (format!("{peer} ({})", self.name), LoginLayout::RdmaCm),
+                    Service::Ib(id) => (
+                        format!("{peer} ({}, IB CM service ID 0x{id:016x})", self.name),
+                        LoginLayout::Classic,
+                    ),
+                };
+                match target.login(&who, &pd, layout) {
                     LoginOutcome::Accepted {
                         chan,
                         rsp,
@@ -652,7 +677,7 @@ impl Server {
             }
             Transport::Single(nic, name) => {
                 let seed = s.next_seed();
-                s.dev_link = Some(Link::new(name, nic, &net, seed));
+                s.dev_link = Some(Link::new(name, nic, &s.net, seed));
             }
         }
         s
