@@ -16,7 +16,8 @@ use fabric::nic::{pci, MacAddr, Nic};
 use fabric::srp::{BlockConfig, BlockDevice as ScsiDevice, BlockError, DeviceState, Session, SessionConfig, Transfer};
 use fabric::time::{Duration, Instant};
 use fabric::transport::{HcaConfig, Resolution};
-use fabric::uri::{initiator_port_id, SrpUri};
+use fabric::uri::{eui64_from_mac, initiator_port_id, SrpUri};
+use fabric::wire::sbft::{IbSubtable, Packet as SbftPacket, RoceSubtable, SbftRepr, ROCE_FLAG_GUID_FROM_URI};
 use fabric::wire::{EthernetAddress, Ipv4Address};
 use rom16::blockdev::{BlockDevice, Identity, IoError};
 use rom16::mem::PhysMem;
@@ -135,6 +136,14 @@ impl Nic for RomNic {
 type Chan = Initiator<RomNic, PhysMemory, DEPTH, MSG>;
 type Scsi = ScsiDevice<Chan, PhysMemory, SLOTS, IU>;
 
+/// Room the linker script reserves for the sBFT in the low copy.
+const SBFT_MAX: usize = 256;
+
+extern "C" {
+    /// Offset of the sBFT area in the low copy (linker script).
+    static sbft_area: u8;
+}
+
 /// Parameter data (INQUIRY, READ CAPACITY) lands here.
 static SCRATCH: crate::romstate::RomCell<[u8; fabric::srp::scsi::SCRATCH_LEN as usize]> =
     crate::romstate::RomCell::new([0; fabric::srp::scsi::SCRATCH_LEN as usize]);
@@ -220,7 +229,51 @@ impl SrpDisk {
             disk.quiesce();
             return Err(());
         }
+        let at = disk.publish_sbft(cfg, &uri, mac, target_mac);
+        let _ = write!(w, "srpboot: sBFT at {:#x}\n", at);
         Ok(disk)
+    }
+
+    /// Writes the SRP boot firmware table (what the OS driver needs to log
+    /// in to the same target as the same initiator) into reserved base
+    /// memory; returns its physical address.
+    fn publish_sbft(&mut self, cfg: &ConfigRepr<'_>, uri: &SrpUri, mac: MacAddr, target_mac: EthernetAddress) -> u32 {
+        let session = self.scsi.session();
+        let sc = *session.config();
+        let hca = session.channel().hca();
+        let ip = Ipv4Address(cfg.local_ip.octets());
+        let target_ip = Ipv4Address(cfg.target_ip.octets());
+        let repr = SbftRepr {
+            revision: 1,
+            oem_id: *b"SRPBT ",
+            oem_table_id: *b"SRPBOOT ",
+            oem_revision: 1,
+            creator_id: *b"SRPB",
+            creator_revision: 1,
+            lun: lun_of(cfg),
+            initiator_port_id: sc.initiator_port_id,
+            target_port_id: sc.target_port_id,
+            ib: Some(IbSubtable::for_roce(ip, target_ip, cfg.target_port)),
+            roce: Some(RoceSubtable {
+                version: 1,
+                flags: if cfg.target_guid.is_some() { ROCE_FLAG_GUID_FROM_URI } else { 0 },
+                initiator_mac: EthernetAddress(mac),
+                target_mac,
+                initiator_ip: ip,
+                target_ip,
+                rdma_cm_port: cfg.target_port,
+                path_mtu: 3, // 1024: what the CM negotiates on a 1500-byte link
+                initiator_guid: eui64_from_mac(EthernetAddress(mac)),
+                target_guid: uri.target_guid(target_mac),
+                qpn_hint: hca.qpn(0),
+            }),
+        };
+        let mut buf = [0u8; SBFT_MAX];
+        let len = repr.buffer_len().min(SBFT_MAX);
+        repr.emit(&mut SbftPacket::new_unchecked(&mut buf[..len]));
+        let at = phys::low_addr_of(core::ptr::addr_of!(sbft_area));
+        phys::write(at, &buf[..len]);
+        at
     }
 
     /// Logs in (again) and waits until the unit is ready.

@@ -78,10 +78,10 @@ fn tail(s: &str, n: usize) -> &str {
     &s[start..]
 }
 
-/// A keystroke to send through the monitor once `trigger` appears on COM1.
+/// A monitor command to send once `trigger` appears on COM1.
 struct KeyOnText {
     trigger: String,
-    key: String,
+    command: String,
     sent: bool,
 }
 
@@ -156,7 +156,14 @@ impl Qemu {
 
     /// Sends `key` (QEMU `sendkey` syntax) once `trigger` shows on COM1.
     pub fn key_when(mut self, trigger: &str, key: &str) -> Self {
-        self.keys.push(KeyOnText { trigger: trigger.into(), key: key.into(), sent: false });
+        self.keys.push(KeyOnText { trigger: trigger.into(), command: format!("sendkey {key}"), sent: false });
+        self
+    }
+
+    /// Runs a QEMU monitor command (e.g. `pmemsave ADDR LEN FILE`) once
+    /// `trigger` shows on COM1.
+    pub fn monitor_when(mut self, trigger: &str, command: &str) -> Self {
+        self.keys.push(KeyOnText { trigger: trigger.into(), command: command.into(), sent: false });
         self
     }
 
@@ -198,6 +205,13 @@ impl Qemu {
         };
         loop {
             let text = read_lossy(&serial);
+            // Monitor commands first: their trigger may arrive together with
+            // the marker.
+            for k in self.keys.iter_mut().filter(|k| !k.sent) {
+                if text.contains(k.trigger.as_str()) {
+                    k.sent = monitor_command(&monitor, &k.command);
+                }
+            }
             if let Some(m) = &self.marker {
                 let hay = if self.marker_in_debugcon { read_lossy(&debugcon) } else { text.clone() };
                 if hay.contains(m.as_str()) {
@@ -205,11 +219,6 @@ impl Qemu {
                     out.seconds = start.elapsed().as_secs_f64();
                     stop(&mut child);
                     break;
-                }
-            }
-            for k in self.keys.iter_mut().filter(|k| !k.sent) {
-                if text.contains(k.trigger.as_str()) {
-                    k.sent = monitor_command(&monitor, &format!("sendkey {}", k.key));
                 }
             }
             if let Ok(Some(st)) = child.try_wait() {
@@ -246,13 +255,27 @@ fn stop(child: &mut Child) {
 }
 
 fn monitor_command(sock: &Path, line: &str) -> bool {
-    match UnixStream::connect(sock) {
-        Ok(mut s) => {
-            let ok = s.write_all(format!("{line}\n").as_bytes()).is_ok();
-            // Give the monitor time to read before the socket closes.
-            std::thread::sleep(Duration::from_millis(100));
-            ok
-        }
-        Err(_) => false,
+    use std::io::Read;
+    let Ok(mut s) = UnixStream::connect(sock) else { return false };
+    if s.write_all(format!("{line}\n").as_bytes()).is_err() {
+        return false;
     }
+    // HMP echoes every keystroke with cursor escapes; keep reading so its
+    // output never blocks it, until the prompt comes back after our command.
+    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+        // The first "(qemu)" is the greeting; the second follows our command.
+        if seen.windows(6).filter(|w| w == b"(qemu)").count() >= 2 {
+            return true;
+        }
+    }
+    true
 }

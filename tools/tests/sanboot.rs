@@ -51,20 +51,41 @@ fn syslinux_boots_from_srp_target() {
 }
 
 /// GRUB loads Debian's kernel and initramfs over SRP; the kernel's EDD probe
-/// sees our drive.
+/// sees our drive; and once Linux runs, the SRP boot firmware table the ROM
+/// left in reserved base memory is intact and describes this very session
+/// (what the OS driver needs to log in again as the same initiator).
 #[test]
 fn grub_linux_boots_from_srp_target() {
     let disk = disk_copy("grub-linux", "grub-linux");
     let sectors = std::fs::metadata(&disk).unwrap().len() / 512;
     let t = target(&disk, "grub-linux");
+    let dump = logdir("grub-linux").join("base-memory.bin");
+    let _ = std::fs::remove_file(&dump);
     let out = qemu_on_segment("san-grub-linux", &rom("grub-linux", TARGET_URI), t.port)
         .args(["-m", "256"])
+        .monitor_when("SRPBOOT-LINUX-INIT", &format!("pmemsave 0x80000 0x20000 \"{}\"", dump.display()))
         .until("SRPBOOT-LINUX-OK")
         .timeout_secs(300)
         .run();
     assert!(out.marker_seen, "{}\n{}", out.describe(), t.output());
     assert!(out.serial.contains(&format!("EDD sectors={sectors}")), "{}", out.describe());
     assert!(out.serial.contains("EDD interface=SCSI id: 0 lun: 0"), "{}", out.describe());
+
+    let mem = std::fs::read(&dump).expect("base memory dump");
+    let (at, sbft) = fabric::wire::sbft::scan(&mem).expect("no valid sBFT in 0x80000-0xa0000 after Linux booted");
+    let said = format!("srpboot: sBFT at {:#x}", 0x80000 + at);
+    assert!(out.serial.contains(&said), "ROM printed another address than {said}:\n{}", out.describe());
+    let roce = sbft.roce.expect("RoCE subtable");
+    assert_eq!(roce.initiator_mac.0, [0x52, 0x54, 0, 0x77, 0, 2]);
+    assert_eq!(roce.target_mac.0, [0x52, 0x54, 0, 0x77, 0, 1]);
+    assert_eq!((roce.initiator_ip.0, roce.target_ip.0), ([192, 168, 77, 2], [192, 168, 77, 1]));
+    assert_eq!(roce.rdma_cm_port, 5000);
+    assert_eq!(roce.target_guid, 0x5054_00ff_fe77_0001);
+    // The same port IDs the target saw at login.
+    assert_eq!(format!("{}", sbft.initiator_port_id), "0000000000000000505400fffe770002");
+    assert!(t.output().contains("initiator 0x0000000000000000505400fffe770002"), "{}", t.output());
+    assert_eq!(format!("{}", sbft.target_port_id), "505400fffe770001505400fffe770001");
+    assert_eq!(sbft.lun.0, [0; 8]);
 }
 
 /// A target that does not exist: one clear line, no drive, and the BIOS
