@@ -101,7 +101,12 @@ pub trait Channel {
     /// Messages that can be queued right now.
     fn send_window(&self) -> usize;
     /// Registers `[addr, addr + len)` of the platform's memory for the peer.
-    fn register(&mut self, addr: u64, len: u32, access: Access) -> Result<RemoteRegion, ChannelError>;
+    fn register(
+        &mut self,
+        addr: u64,
+        len: u32,
+        access: Access,
+    ) -> Result<RemoteRegion, ChannelError>;
     /// Revokes a region: later accesses with its key are refused.
     fn deregister(&mut self, region: RemoteRegion);
     /// Starts an orderly disconnect (DREQ).

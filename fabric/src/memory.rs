@@ -57,7 +57,10 @@ mod tests {
     #[test]
     fn bounds_are_enforced() {
         let mut buf = [0u8; 16];
-        let mut m = SliceMemory { base: 0x1000, bytes: &mut buf };
+        let mut m = SliceMemory {
+            base: 0x1000,
+            bytes: &mut buf,
+        };
         assert!(m.write(0x1008, &[1; 8]));
         assert!(!m.write(0x1009, &[1; 8]));
         assert!(!m.write(0xfff, &[1]));

@@ -40,9 +40,21 @@ pub trait BlockDevice {
     /// Location for EDD.
     fn identity(&self) -> Identity;
     /// Reads `count` sectors at `lba` into physical memory at `buf`.
-    fn read<M: PhysMem>(&mut self, mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError>;
+    fn read<M: PhysMem>(
+        &mut self,
+        mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError>;
     /// Writes `count` sectors at `lba` from physical memory at `buf`.
-    fn write<M: PhysMem>(&mut self, mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError>;
+    fn write<M: PhysMem>(
+        &mut self,
+        mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError>;
     /// Makes completed writes durable.
     fn flush(&mut self) -> Result<(), IoError>;
     /// INT 13h AH=00: recover the device (reconnect if needed).

@@ -42,7 +42,10 @@ pub fn attach(pci_bdf: u16) {
     // The device writes this buffer by DMA: pass a *mut-derived address so
     // the compiler knows the bytes can change behind its back.
     let mut mbr = [0u8; 512];
-    if dev.read(&mut mem, 0, 1, phys::addr_of(mbr.as_mut_ptr())).is_err() {
+    if dev
+        .read(&mut mem, 0, 1, phys::addr_of(mbr.as_mut_ptr()))
+        .is_err()
+    {
         console::str("srpboot: cannot read sector 0; not installing a drive\n");
         return;
     }
@@ -56,7 +59,13 @@ pub fn attach(pci_bdf: u16) {
     // are inside the BIOS's BCV call).
     let slot = phys::low_addr_of(core::ptr::addr_of!(old_int13));
     phys::write32(slot, ivt::get(0x13).to_u32());
-    ivt::set(0x13, ivt::FarPtr { seg: (phys::low_base() >> 4) as u16, off: int13_entry as *const () as usize as u16 });
+    ivt::set(
+        0x13,
+        ivt::FarPtr {
+            seg: (phys::low_base() >> 4) as u16,
+            off: int13_entry as *const () as usize as u16,
+        },
+    );
     console::str("srpboot: drive ");
     console::hex(number as u32, 2);
     console::str(": ");
@@ -131,10 +140,22 @@ impl BlockDevice for NoBackend {
     fn identity(&self) -> rom16::blockdev::Identity {
         match *self {}
     }
-    fn read<M: rom16::mem::PhysMem>(&mut self, _: &mut M, _: u64, _: u32, _: u32) -> Result<(), rom16::blockdev::IoError> {
+    fn read<M: rom16::mem::PhysMem>(
+        &mut self,
+        _: &mut M,
+        _: u64,
+        _: u32,
+        _: u32,
+    ) -> Result<(), rom16::blockdev::IoError> {
         match *self {}
     }
-    fn write<M: rom16::mem::PhysMem>(&mut self, _: &mut M, _: u64, _: u32, _: u32) -> Result<(), rom16::blockdev::IoError> {
+    fn write<M: rom16::mem::PhysMem>(
+        &mut self,
+        _: &mut M,
+        _: u64,
+        _: u32,
+        _: u32,
+    ) -> Result<(), rom16::blockdev::IoError> {
         match *self {}
     }
     fn flush(&mut self) -> Result<(), rom16::blockdev::IoError> {

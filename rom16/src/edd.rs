@@ -38,13 +38,22 @@ const INFO_CHS_VALID: u16 = 0x02;
 /// Builds the result for a caller buffer of `caller_size` bytes. Returns the
 /// bytes to copy back (the first `len` of `out`), or `None` when the buffer
 /// is too small (the caller gets AH=01).
-pub fn fill(caller_size: u16, chs: &Chs, sectors: u64, block_size: u32, id: &Identity, out: &mut [u8; 74]) -> Option<usize> {
+pub fn fill(
+    caller_size: u16,
+    chs: &Chs,
+    sectors: u64,
+    block_size: u32,
+    id: &Identity,
+    out: &mut [u8; 74],
+) -> Option<usize> {
     if caller_size < EDD1_LEN {
         return None;
     }
     out.fill(0);
-    let put16 = |o: &mut [u8; 74], at: usize, v: u16| o[at..at + 2].copy_from_slice(&v.to_le_bytes());
-    let put32 = |o: &mut [u8; 74], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let put16 =
+        |o: &mut [u8; 74], at: usize, v: u16| o[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 =
+        |o: &mut [u8; 74], at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
     put16(out, field::SIZE, EDD1_LEN);
     // Like SeaBIOS: CHS is "valid" only while it can describe the disk.
     if sectors > chs.sectors as u64 * chs.heads as u64 * 0x3fff {
@@ -78,13 +87,23 @@ pub fn fill(caller_size: u16, chs: &Chs, sectors: u64, block_size: u32, id: &Ide
     out[field::IFACE_PATH + 2] = (id.pci_bdf & 7) as u8;
     // Device path: SCSI target ID (u16) then LUN (u64), as Linux's edd reads it.
     put16(out, field::DEVICE_PATH, id.scsi_id);
-    let lun_end = if t13 { field::DEVICE_PATH + 10 } else { field::DEVICE_PATH + 8 };
+    let lun_end = if t13 {
+        field::DEVICE_PATH + 10
+    } else {
+        field::DEVICE_PATH + 8
+    };
     let lun = id.lun.to_le_bytes();
     out[field::DEVICE_PATH + 2..lun_end].copy_from_slice(&lun[..lun_end - field::DEVICE_PATH - 2]);
-    let (len, sum_end) = if t13 { (EDD3_T13_LEN, 73) } else { (EDD3_PHOENIX_LEN, 65) };
+    let (len, sum_end) = if t13 {
+        (EDD3_T13_LEN, 73)
+    } else {
+        (EDD3_PHOENIX_LEN, 65)
+    };
     put16(out, field::SIZE, len);
     // Checksum over the device path information (key .. checksum byte).
-    let sum = out[field::KEY..sum_end].iter().fold(0u8, |a, b| a.wrapping_add(*b));
+    let sum = out[field::KEY..sum_end]
+        .iter()
+        .fold(0u8, |a, b| a.wrapping_add(*b));
     out[sum_end] = sum.wrapping_neg();
     Some(len as usize)
 }
@@ -93,8 +112,16 @@ pub fn fill(caller_size: u16, chs: &Chs, sectors: u64, block_size: u32, id: &Ide
 mod tests {
     use super::*;
 
-    const CHS: Chs = Chs { cylinders: 16, heads: 16, sectors: 63 };
-    const ID: Identity = Identity { pci_bdf: 0x0018, scsi_id: 0, lun: 2 };
+    const CHS: Chs = Chs {
+        cylinders: 16,
+        heads: 16,
+        sectors: 63,
+    };
+    const ID: Identity = Identity {
+        pci_bdf: 0x0018,
+        scsi_id: 0,
+        lun: 2,
+    };
 
     #[test]
     fn too_small_buffer_is_refused() {
@@ -105,8 +132,20 @@ mod tests {
     #[test]
     fn sizes_follow_the_caller_buffer() {
         let mut o = [0; 74];
-        for (size, want) in [(0x1a, 26), (0x1c, 26), (0x1e, 30), (0x40, 30), (0x42, 66), (0x4a, 74), (0x50, 66)] {
-            assert_eq!(fill(size, &CHS, 16128, 512, &ID, &mut o), Some(want), "size {size:#x}");
+        for (size, want) in [
+            (0x1a, 26),
+            (0x1c, 26),
+            (0x1e, 30),
+            (0x40, 30),
+            (0x42, 66),
+            (0x4a, 74),
+            (0x50, 66),
+        ] {
+            assert_eq!(
+                fill(size, &CHS, 16128, 512, &ID, &mut o),
+                Some(want),
+                "size {size:#x}"
+            );
             assert_eq!(u16::from_le_bytes([o[0], o[1]]) as usize, want);
         }
     }
@@ -118,10 +157,19 @@ mod tests {
         assert_eq!(&o[36..40], b"PCI ");
         assert_eq!(&o[40..48], b"SCSI    ");
         assert_eq!(&o[48..52], &[0, 3, 0, 0]); // 00:03.0
-        assert_eq!(o[56..66].iter().fold(0u8, |a, b| a.wrapping_add(*b)).wrapping_add(o[30..56].iter().fold(0u8, |a, b| a.wrapping_add(*b))), 0);
+        assert_eq!(
+            o[56..66]
+                .iter()
+                .fold(0u8, |a, b| a.wrapping_add(*b))
+                .wrapping_add(o[30..56].iter().fold(0u8, |a, b| a.wrapping_add(*b))),
+            0
+        );
         assert_eq!(o[58], 2); // LUN
         assert_eq!(n, 66);
         assert_eq!(u64::from_le_bytes(o[16..24].try_into().unwrap()), 16128);
-        assert_eq!(u32::from_le_bytes(o[26..30].try_into().unwrap()), 0xffff_ffff);
+        assert_eq!(
+            u32::from_le_bytes(o[26..30].try_into().unwrap()),
+            0xffff_ffff
+        );
     }
 }

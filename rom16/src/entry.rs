@@ -63,10 +63,12 @@ fn print_config() {
             console::dec(c.prefix_len as u64);
             console::str("\n");
         }
-        Config::Unconfigured => {
-            console::str("srpboot: no target configured (romtool config ROM --target srp://IP --ip A.B.C.D/N)\n")
+        Config::Unconfigured => console::str(
+            "srpboot: no target configured (romtool config ROM --target srp://IP --ip A.B.C.D/N)\n",
+        ),
+        Config::Corrupt => {
+            console::str("srpboot: configuration block is corrupt (romtool verify ROM says why)\n")
         }
-        Config::Corrupt => console::str("srpboot: configuration block is corrupt (romtool verify ROM says why)\n"),
     }
 }
 

@@ -85,7 +85,11 @@ pub fn find(name: &[u8]) -> Option<File> {
 fn dma(control: u32, length: u32, address: u32) -> bool {
     // The device rewrites `control` when done: keep the request mutable and
     // hand out a *mut-derived address.
-    let mut req = DmaAccess { control: control.to_be(), length: length.to_be(), address: (address as u64).to_be() };
+    let mut req = DmaAccess {
+        control: control.to_be(),
+        length: length.to_be(),
+        address: (address as u64).to_be(),
+    };
     let req_ptr: *mut DmaAccess = &mut req;
     let at = phys::addr_of(req_ptr);
     outl(PORT_DMA_HIGH, 0);
@@ -95,7 +99,9 @@ fn dma(control: u32, length: u32, address: u32) -> bool {
     for _ in 0..1_000_000 {
         // SAFETY: `req` is ours and alive; the device wrote it behind the
         // compiler's back, hence the volatile read.
-        let c = u32::from_be(unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*req_ptr).control)) });
+        let c = u32::from_be(unsafe {
+            core::ptr::read_volatile(core::ptr::addr_of!((*req_ptr).control))
+        });
         if c & !CTL_ERROR == 0 {
             return c & CTL_ERROR == 0;
         }

@@ -60,7 +60,11 @@ pub fn guess(mbr: &[u8; 512], total: u64) -> Chs {
         sectors = DEFAULT_SECTORS;
     }
     let cylinders = (total / (heads as u64 * sectors as u64)).clamp(1, MAX_CYLINDERS) as u32;
-    Chs { cylinders, heads, sectors }
+    Chs {
+        cylinders,
+        heads,
+        sectors,
+    }
 }
 
 #[cfg(test)]
@@ -78,15 +82,46 @@ mod tests {
     #[test]
     fn blank_disk_gets_defaults() {
         let g = guess(&[0; 512], 16 * 1024 * 1024 / 512);
-        assert_eq!(g, Chs { cylinders: 2, heads: 255, sectors: 63 });
+        assert_eq!(
+            g,
+            Chs {
+                cylinders: 2,
+                heads: 255,
+                sectors: 63
+            }
+        );
     }
 
     #[test]
     fn dos_style_partition_at_head_1() {
         // Starts at C/H/S 0/1/1 = LBA 63, ends at 9/254/63 (255 x 63 disk).
-        let e = [0x80, 1, 1, 0, 0x06, 254, 63 | (0 << 6), 9, 63, 0, 0, 0, 0, 0, 0, 0];
+        let e = [
+            0x80,
+            1,
+            1,
+            0,
+            0x06,
+            254,
+            63 | (0 << 6),
+            9,
+            63,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+        ];
         let g = guess(&mbr_with(e), 10 * 255 * 63);
-        assert_eq!(g, Chs { cylinders: 10, heads: 255, sectors: 63 });
+        assert_eq!(
+            g,
+            Chs {
+                cylinders: 10,
+                heads: 255,
+                sectors: 63
+            }
+        );
     }
 
     #[test]
@@ -94,7 +129,14 @@ mod tests {
         // 16 heads x 32 sectors: starts at 0/1/1 = LBA 32, ends at 19/15/32.
         let e = [0x80, 1, 1, 0, 0x06, 15, 32, 19, 32, 0, 0, 0, 0, 0, 0, 0];
         let g = guess(&mbr_with(e), 20 * 16 * 32);
-        assert_eq!(g, Chs { cylinders: 20, heads: 16, sectors: 32 });
+        assert_eq!(
+            g,
+            Chs {
+                cylinders: 20,
+                heads: 16,
+                sectors: 32
+            }
+        );
     }
 
     #[test]

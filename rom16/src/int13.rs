@@ -211,7 +211,11 @@ impl<D: BlockDevice> Drive<D> {
         let lba = ((cylinder * g.heads + head) * g.sectors + sector - 1) as u64;
         let buf = linear(f.es, f.bx());
         let st = self.transfer(mem, &op, lba, count, buf);
-        f.set_al(if st == status::SUCCESS { count as u8 } else { 0 });
+        f.set_al(if st == status::SUCCESS {
+            count as u8
+        } else {
+            0
+        });
         st
     }
 
@@ -313,7 +317,14 @@ impl<D: BlockDevice> Drive<D> {
         let size = mem.read16(at);
         let mut out = [0u8; 74];
         let sectors = self.dev.sectors();
-        match edd::fill(size, &self.chs, sectors, self.dev.sector_size(), &self.dev.identity(), &mut out) {
+        match edd::fill(
+            size,
+            &self.chs,
+            sectors,
+            self.dev.sector_size(),
+            &self.dev.identity(),
+            &mut out,
+        ) {
             Some(len) => {
                 mem.write(at, &out[..len]);
                 status::SUCCESS

@@ -14,10 +14,10 @@
 #[allow(dead_code)]
 mod bios;
 #[cfg(target_os = "none")]
+mod config;
+#[cfg(target_os = "none")]
 #[allow(dead_code)]
 mod console;
-#[cfg(target_os = "none")]
-mod config;
 #[cfg(target_os = "none")]
 mod disk;
 #[cfg(target_os = "none")]

@@ -37,7 +37,9 @@ extern "C" {
 fn rdtsc() -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: RDTSC only reads a counter; CR4.TSD is clear under the BIOS.
-    unsafe { asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags))
+    };
     (hi as u64) << 32 | lo as u64
 }
 
@@ -175,7 +177,12 @@ impl RomHal {
         let probe = A20_PROBE.with(|p| phys::addr_of(p as *mut u32));
         let a20_restore = a20_enable(probe)?;
         DMA_CLAIMED.with(|c| *c = true);
-        Ok(RomHal { dma_phys, dma_len: (end - dma_phys).min(DMA_LEN as u32) as usize, clock, a20_restore })
+        Ok(RomHal {
+            dma_phys,
+            dma_len: (end - dma_phys).min(DMA_LEN as u32) as usize,
+            clock,
+            a20_restore,
+        })
     }
 
     /// The calibrated clock.
@@ -185,14 +192,20 @@ impl RomHal {
 
     /// Pointer to `len` bytes at `off` of the DMA region; panics outside it.
     fn dma_ptr(&self, off: usize, len: usize) -> *mut u8 {
-        assert!(off <= self.dma_len && len <= self.dma_len - off, "DMA access outside the region");
+        assert!(
+            off <= self.dma_len && len <= self.dma_len - off,
+            "DMA access outside the region"
+        );
         (self.dma_phys + off as u32).wrapping_sub(phys::base()) as *mut u8
     }
 
     /// Pointer to a `T`-sized, `T`-aligned device register below 4 GiB.
     fn mmio_ptr<T>(addr: PhysAddr) -> *mut T {
         let size = core::mem::size_of::<T>() as u64;
-        assert!(addr + size <= 1 << 32 && addr % size == 0, "bad MMIO address");
+        assert!(
+            addr + size <= 1 << 32 && addr % size == 0,
+            "bad MMIO address"
+        );
         // ram_base is page-aligned (entry16.s), so alignment carries over.
         (addr as u32).wrapping_sub(phys::base()) as *mut T
     }

@@ -62,7 +62,11 @@ pub fn run(bdf: u16) {
         }
         None => return fail("no PCI function at our address"),
     };
-    console::str(if quiet { "srpboot: nic quiesced\n" } else { "srpboot: nic still active after quiesce\n" });
+    console::str(if quiet {
+        "srpboot: nic quiesced\n"
+    } else {
+        "srpboot: nic still active after quiesce\n"
+    });
 }
 
 fn fail(why: &str) {
@@ -110,7 +114,10 @@ fn exercise<N: Nic>(nic: &mut N, model: &str, clock: Clock) {
     loop {
         let now = clock.now_us();
         if now >= next_send {
-            if nic.transmit(ETH_LEN + ARP_LEN, |f| arp_request(f, ours)).is_some() {
+            if nic
+                .transmit(ETH_LEN + ARP_LEN, |f| arp_request(f, ours))
+                .is_some()
+            {
                 first_sent.get_or_insert(now);
             }
             next_send = now + ARP_RETRY_US;
@@ -130,7 +137,11 @@ fn exercise<N: Nic>(nic: &mut N, model: &str, clock: Clock) {
             }
         }
         if now - begin > ARP_WAIT_US {
-            console::str(if first_sent.is_some() { "no ARP reply from " } else { "could not transmit to " });
+            console::str(if first_sent.is_some() {
+                "no ARP reply from "
+            } else {
+                "could not transmit to "
+            });
             ip(GATEWAY_IP);
             console::str(" in ");
             ms(now - begin);
@@ -152,7 +163,12 @@ fn ip(a: Ipv4Address) {
 /// Who has 10.0.2.2? Tell 10.0.2.15 (broadcast, 42 bytes).
 fn arp_request(frame: &mut [u8], ours: EthernetAddress) {
     let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-    EthernetRepr { src_addr: ours, dst_addr: EthernetAddress::BROADCAST, ethertype: EtherType::Arp }.emit(&mut eth);
+    EthernetRepr {
+        src_addr: ours,
+        dst_addr: EthernetAddress::BROADCAST,
+        ethertype: EtherType::Arp,
+    }
+    .emit(&mut eth);
     ArpRepr {
         operation: Operation::Request,
         source_hardware_addr: ours,

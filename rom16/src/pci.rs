@@ -11,7 +11,10 @@ const CONFIG_ADDRESS: u16 = 0xcf8;
 const CONFIG_DATA: u16 = 0xcfc;
 
 fn select(bdf: u16, off: u8) {
-    outl(CONFIG_ADDRESS, 0x8000_0000 | (bdf as u32) << 8 | (off & 0xfc) as u32);
+    outl(
+        CONFIG_ADDRESS,
+        0x8000_0000 | (bdf as u32) << 8 | (off & 0xfc) as u32,
+    );
 }
 
 /// Reads the dword at `off` (low two bits ignored) of function `bdf`

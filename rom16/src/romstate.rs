@@ -38,7 +38,10 @@ pub struct RomSlot<T> {
 impl<T> RomSlot<T> {
     /// Empty.
     pub const fn empty() -> Self {
-        RomSlot { full: RomCell::new(false), value: RomCell::new(core::mem::MaybeUninit::zeroed()) }
+        RomSlot {
+            full: RomCell::new(false),
+            value: RomCell::new(core::mem::MaybeUninit::zeroed()),
+        }
     }
 
     /// Stores `v`, dropping nothing (the ROM never replaces a value).

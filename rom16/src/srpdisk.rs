@@ -13,11 +13,16 @@ use fabric::nic::e1000::{self, E1000};
 use fabric::nic::hal::Bdf;
 use fabric::nic::virtio_net::{self, VirtioNet};
 use fabric::nic::{pci, MacAddr, Nic};
-use fabric::srp::{BlockConfig, BlockDevice as ScsiDevice, BlockError, DeviceState, Session, SessionConfig, Transfer};
+use fabric::srp::{
+    BlockConfig, BlockDevice as ScsiDevice, BlockError, DeviceState, Session, SessionConfig,
+    Transfer,
+};
 use fabric::time::{Duration, Instant};
 use fabric::transport::{HcaConfig, Resolution};
 use fabric::uri::{eui64_from_mac, initiator_port_id, SrpUri};
-use fabric::wire::sbft::{IbSubtable, Packet as SbftPacket, RoceSubtable, SbftRepr, ROCE_FLAG_GUID_FROM_URI};
+use fabric::wire::sbft::{
+    IbSubtable, Packet as SbftPacket, RoceSubtable, SbftRepr, ROCE_FLAG_GUID_FROM_URI,
+};
 use fabric::wire::{EthernetAddress, Ipv4Address};
 use rom16::blockdev::{BlockDevice, Identity, IoError};
 use rom16::mem::PhysMem;
@@ -50,14 +55,20 @@ pub struct PhysMemory;
 
 impl Memory for PhysMemory {
     fn read(&self, addr: u64, out: &mut [u8]) -> bool {
-        if addr.checked_add(out.len() as u64).is_none_or(|e| e > 1 << 32) {
+        if addr
+            .checked_add(out.len() as u64)
+            .is_none_or(|e| e > 1 << 32)
+        {
             return false;
         }
         phys::read(addr as u32, out);
         true
     }
     fn write(&mut self, addr: u64, data: &[u8]) -> bool {
-        if addr.checked_add(data.len() as u64).is_none_or(|e| e > 1 << 32) {
+        if addr
+            .checked_add(data.len() as u64)
+            .is_none_or(|e| e > 1 << 32)
+        {
             return false;
         }
         phys::write(addr as u32, data);
@@ -77,8 +88,12 @@ impl RomNic {
         let clock = hal.clock();
         let bdf = Bdf(bdf);
         let nic = match pci::id(&hal, bdf) {
-            Some((virtio_net::VENDOR, _)) => RomNic::Virtio(VirtioNet::probe(hal, bdf).map_err(|e| e.reason())?),
-            Some(_) if e1000::matches(&hal, bdf) => RomNic::E1000(E1000::new(hal, bdf).map_err(|e| e.reason())?),
+            Some((virtio_net::VENDOR, _)) => {
+                RomNic::Virtio(VirtioNet::probe(hal, bdf).map_err(|e| e.reason())?)
+            }
+            Some(_) if e1000::matches(&hal, bdf) => {
+                RomNic::E1000(E1000::new(hal, bdf).map_err(|e| e.reason())?)
+            }
             _ => return Err("no driver for this NIC"),
         };
         Ok((nic, clock))
@@ -179,7 +194,12 @@ impl SrpDisk {
     /// been printed, one line.
     pub fn open(pci_bdf: u16, cfg: &ConfigRepr<'_>) -> Result<SrpDisk, ()> {
         let mut w = ConsoleWriter;
-        let uri = SrpUri { ip: Ipv4Address(cfg.target_ip.octets()), port: cfg.target_port, lun: cfg.lun.index().unwrap_or(0), guid: cfg.target_guid };
+        let uri = SrpUri {
+            ip: Ipv4Address(cfg.target_ip.octets()),
+            port: cfg.target_port,
+            lun: cfg.lun.index().unwrap_or(0),
+            guid: cfg.target_guid,
+        };
         let _ = write!(w, "srpboot: connecting to {} ...\n", cfg.uri);
         let (nic, clock) = match RomNic::open(pci_bdf) {
             Ok(x) => x,
@@ -192,14 +212,30 @@ impl SrpDisk {
                 return fail("no link");
             }
         }
-        let _ = write!(w, "srpboot: {} {} link up\n", nic.model(), EthernetAddress(mac));
+        let _ = write!(
+            w,
+            "srpboot: {} {} link up\n",
+            nic.model(),
+            EthernetAddress(mac)
+        );
 
         let ip = Ipv4Address(cfg.local_ip.octets());
-        let mut hc = HcaConfig::new(ip, clock.now_us() ^ u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]));
+        let mut hc = HcaConfig::new(
+            ip,
+            clock.now_us()
+                ^ u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]),
+        );
         hc.netmask = Ipv4Address(prefix_mask(cfg.prefix_len));
         hc.gateway = cfg.gateway.map(|g| Ipv4Address(g.octets()));
         let target_ip = Ipv4Address(cfg.target_ip.octets());
-        let mut chan = Chan::new(nic, PhysMemory, hc, CmConfig::default(), target_ip, cfg.target_port);
+        let mut chan = Chan::new(
+            nic,
+            PhysMemory,
+            hc,
+            CmConfig::default(),
+            target_ip,
+            cfg.target_port,
+        );
 
         // ARP first: the target port ID may derive from the target's MAC.
         let start = now(&clock);
@@ -210,11 +246,16 @@ impl SrpDisk {
             match r {
                 Resolution::Resolved(m) => break m,
                 Resolution::Failed => return fail("ARP timeout: the target does not answer"),
-                Resolution::Pending if t.since(start) > ARP_WAIT => return fail("ARP timeout: the target does not answer"),
+                Resolution::Pending if t.since(start) > ARP_WAIT => {
+                    return fail("ARP timeout: the target does not answer")
+                }
                 Resolution::Pending => {}
             }
         };
-        let mut sc = SessionConfig::new(initiator_port_id(0, EthernetAddress(mac)), uri.target_port_id(target_mac));
+        let mut sc = SessionConfig::new(
+            initiator_port_id(0, EthernetAddress(mac)),
+            uri.target_port_id(target_mac),
+        );
         sc.req_it_iu_len = IU as u32;
         sc.request_immediate = false;
         let session = Session::new(chan, sc);
@@ -223,7 +264,14 @@ impl SrpDisk {
         // 16 KiB commands: a 127-sector INT 13h call becomes 4 commands in
         // flight instead of one (measured: 24.6 -> 28 MiB/s under TCG).
         bc.max_transfer_len = 16 * 1024;
-        let mut disk = SrpDisk { scsi: ScsiDevice::new(session, PhysMemory, bc), clock, pci_bdf, lun: uri.lun, blocks: 0, block_len: 0 };
+        let mut disk = SrpDisk {
+            scsi: ScsiDevice::new(session, PhysMemory, bc),
+            clock,
+            pci_bdf,
+            lun: uri.lun,
+            blocks: 0,
+            block_len: 0,
+        };
         if let Err(e) = disk.login() {
             let _ = write!(w, "srpboot: {e}\n");
             disk.quiesce();
@@ -237,7 +285,13 @@ impl SrpDisk {
     /// Writes the SRP boot firmware table (what the OS driver needs to log
     /// in to the same target as the same initiator) into reserved base
     /// memory; returns its physical address.
-    fn publish_sbft(&mut self, cfg: &ConfigRepr<'_>, uri: &SrpUri, mac: MacAddr, target_mac: EthernetAddress) -> u32 {
+    fn publish_sbft(
+        &mut self,
+        cfg: &ConfigRepr<'_>,
+        uri: &SrpUri,
+        mac: MacAddr,
+        target_mac: EthernetAddress,
+    ) -> u32 {
         let session = self.scsi.session();
         let sc = *session.config();
         let hca = session.channel().hca();
@@ -256,7 +310,11 @@ impl SrpDisk {
             ib: Some(IbSubtable::for_roce(ip, target_ip, cfg.target_port)),
             roce: Some(RoceSubtable {
                 version: 1,
-                flags: if cfg.target_guid.is_some() { ROCE_FLAG_GUID_FROM_URI } else { 0 },
+                flags: if cfg.target_guid.is_some() {
+                    ROCE_FLAG_GUID_FROM_URI
+                } else {
+                    0
+                },
                 initiator_mac: EthernetAddress(mac),
                 target_mac,
                 initiator_ip: ip,
@@ -279,20 +337,34 @@ impl SrpDisk {
     /// Logs in (again) and waits until the unit is ready.
     fn login(&mut self) -> Result<(), LoginFailure> {
         let start = now(&self.clock);
-        self.scsi.open(start).map_err(|e| LoginFailure { step: "SRP login", error: e })?;
+        self.scsi.open(start).map_err(|e| LoginFailure {
+            step: "SRP login",
+            error: e,
+        })?;
         loop {
             let t = now(&self.clock);
             self.scsi.poll(t);
             match self.scsi.state() {
                 DeviceState::Opening if t.since(start) > LOGIN_WAIT => {
-                    return Err(LoginFailure { step: "login (no answer in time)", error: BlockError::NotOpen });
+                    return Err(LoginFailure {
+                        step: "login (no answer in time)",
+                        error: BlockError::NotOpen,
+                    });
                 }
                 DeviceState::Opening | DeviceState::Closed => {}
                 DeviceState::Ready => break,
-                DeviceState::Failed(o) => return Err(LoginFailure { step: o.step, error: o.error }),
+                DeviceState::Failed(o) => {
+                    return Err(LoginFailure {
+                        step: o.step,
+                        error: o.error,
+                    })
+                }
             }
         }
-        let info = self.scsi.info().copied().ok_or(LoginFailure { step: "identify", error: BlockError::NotOpen })?;
+        let info = self.scsi.info().copied().ok_or(LoginFailure {
+            step: "identify",
+            error: BlockError::NotOpen,
+        })?;
         self.blocks = info.blocks;
         self.block_len = info.block_len;
         Ok(())
@@ -301,7 +373,11 @@ impl SrpDisk {
     /// Sectors and sector size, for the banner.
     pub fn describe(&self) {
         let mut w = ConsoleWriter;
-        let _ = write!(w, "srpboot: LUN {}: {} blocks of {} bytes\n", self.lun, self.blocks, self.block_len);
+        let _ = write!(
+            w,
+            "srpboot: LUN {}: {} blocks of {} bytes\n",
+            self.lun, self.blocks, self.block_len
+        );
     }
 
     /// Runs one transfer to the end, reconnecting and retrying on failure.
@@ -327,9 +403,17 @@ impl SrpDisk {
                     Some(Ok(())) => return Ok(()),
                     Some(Err(e)) => {
                         let mut w = ConsoleWriter;
-                        let _ = write!(w, "srpboot: {} of {} blocks at {}: {e}\n", if write { "write" } else { "read" }, count, lba);
+                        let _ = write!(
+                            w,
+                            "srpboot: {} of {} blocks at {}: {e}\n",
+                            if write { "write" } else { "read" },
+                            count,
+                            lba
+                        );
                         last = io_error(&e);
-                        if !e.is_retryable() && !matches!(last, IoError::NotReady | IoError::Timeout) {
+                        if !e.is_retryable()
+                            && !matches!(last, IoError::NotReady | IoError::Timeout)
+                        {
                             return Err(last);
                         }
                         break;
@@ -363,7 +447,12 @@ impl SrpDisk {
     /// Stops NIC DMA (the OS takes over) without logging out: the OS
     /// driver's login replaces our channel.
     pub fn quiesce(&mut self) {
-        self.scsi.session_mut().channel_mut().hca_mut().nic_mut().quiesce();
+        self.scsi
+            .session_mut()
+            .channel_mut()
+            .hca_mut()
+            .nic_mut()
+            .quiesce();
     }
 }
 
@@ -386,7 +475,11 @@ fn fail<T>(why: &str) -> Result<T, ()> {
 }
 
 fn prefix_mask(prefix: u8) -> [u8; 4] {
-    let m = if prefix == 0 { 0 } else { u32::MAX << (32 - prefix.min(32) as u32) };
+    let m = if prefix == 0 {
+        0
+    } else {
+        u32::MAX << (32 - prefix.min(32) as u32)
+    };
     m.to_be_bytes()
 }
 
@@ -397,9 +490,11 @@ fn lun_of(cfg: &ConfigRepr<'_>) -> fabric::wire::scsi::Lun {
 fn io_error(e: &BlockError) -> IoError {
     match e {
         BlockError::WriteProtected(_) => IoError::WriteProtected,
-        BlockError::Busy | BlockError::NotOpen | BlockError::Session(_) | BlockError::NotReady(_) | BlockError::NoMedium => {
-            IoError::NotReady
-        }
+        BlockError::Busy
+        | BlockError::NotOpen
+        | BlockError::Session(_)
+        | BlockError::NotReady(_)
+        | BlockError::NoMedium => IoError::NotReady,
         e if e.is_retryable() => IoError::NotReady,
         _ => IoError::Media,
     }
@@ -416,12 +511,28 @@ impl BlockDevice for SrpDisk {
         false
     }
     fn identity(&self) -> Identity {
-        Identity { pci_bdf: self.pci_bdf, scsi_id: 0, lun: self.lun as u64 }
+        Identity {
+            pci_bdf: self.pci_bdf,
+            scsi_id: 0,
+            lun: self.lun as u64,
+        }
     }
-    fn read<M: PhysMem>(&mut self, _mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+    fn read<M: PhysMem>(
+        &mut self,
+        _mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError> {
         self.transfer(false, lba, count, buf)
     }
-    fn write<M: PhysMem>(&mut self, _mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+    fn write<M: PhysMem>(
+        &mut self,
+        _mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError> {
         self.transfer(true, lba, count, buf)
     }
     fn flush(&mut self) -> Result<(), IoError> {

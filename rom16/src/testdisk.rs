@@ -15,7 +15,8 @@ const OVERLAY_SLOTS: usize = 32;
 
 /// Written sectors. A static, not a field: 16 KiB would not fit on the
 /// ROM's 8 KiB stack while the disk is being constructed.
-static OVERLAY: RomCell<[[u8; SECTOR as usize]; OVERLAY_SLOTS]> = RomCell::new([[0; SECTOR as usize]; OVERLAY_SLOTS]);
+static OVERLAY: RomCell<[[u8; SECTOR as usize]; OVERLAY_SLOTS]> =
+    RomCell::new([[0; SECTOR as usize]; OVERLAY_SLOTS]);
 
 /// The fw_cfg-backed disk.
 pub struct FwCfgDisk {
@@ -61,7 +62,9 @@ impl FwCfgDisk {
     }
 
     fn slot(&self, lba: u64) -> Option<usize> {
-        self.overlay_lba[..self.overlay_used].iter().position(|&l| l == lba)
+        self.overlay_lba[..self.overlay_used]
+            .iter()
+            .position(|&l| l == lba)
     }
 }
 
@@ -76,9 +79,19 @@ impl BlockDevice for FwCfgDisk {
         false
     }
     fn identity(&self) -> Identity {
-        Identity { pci_bdf: self.pci_bdf, scsi_id: 0, lun: 0 }
+        Identity {
+            pci_bdf: self.pci_bdf,
+            scsi_id: 0,
+            lun: 0,
+        }
     }
-    fn read<M: PhysMem>(&mut self, mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+    fn read<M: PhysMem>(
+        &mut self,
+        mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError> {
         if !fwcfg::read(self.file, lba as u32 * SECTOR, count * SECTOR, buf) {
             return Err(IoError::Media);
         }
@@ -91,9 +104,17 @@ impl BlockDevice for FwCfgDisk {
         });
         Ok(())
     }
-    fn write<M: PhysMem>(&mut self, mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+    fn write<M: PhysMem>(
+        &mut self,
+        mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError> {
         // Check room first so a failed write changes nothing.
-        let new = (0..count as u64).filter(|i| self.slot(lba + i).is_none()).count();
+        let new = (0..count as u64)
+            .filter(|i| self.slot(lba + i).is_none())
+            .count();
         if self.overlay_used + new > OVERLAY_SLOTS {
             return Err(IoError::Media);
         }

@@ -47,9 +47,15 @@ pub struct Sizes {
 
 impl Sizes {
     /// The default run: 64 MiB, 2048 random reads.
-    pub const FULL: Sizes = Sizes { mib: 64, rand_n: 2048 };
+    pub const FULL: Sizes = Sizes {
+        mib: 64,
+        rand_n: 2048,
+    };
     /// `SRPBOOT_BENCH_QUICK=1` and the functional test: 8 MiB, 256 reads.
-    pub const QUICK: Sizes = Sizes { mib: 8, rand_n: 256 };
+    pub const QUICK: Sizes = Sizes {
+        mib: 8,
+        rand_n: 256,
+    };
 
     /// FULL, or QUICK when `SRPBOOT_BENCH_QUICK` is set to anything but 0/empty.
     pub fn from_env() -> Sizes {
@@ -78,11 +84,18 @@ pub fn payload_image(sizes: Sizes) -> Result<PathBuf, String> {
     for f in ["build.sh", "bench13.asm"] {
         h.feed(&std::fs::read(src.join(f)).map_err(|e| format!("{f}: {e}"))?);
     }
-    let out = dir.join(format!("bench-{}m-r{}-{:08x}.img", sizes.mib, sizes.rand_n, h.0 as u32));
+    let out = dir.join(format!(
+        "bench-{}m-r{}-{:08x}.img",
+        sizes.mib, sizes.rand_n, h.0 as u32
+    ));
     if out.exists() {
         return Ok(out);
     }
-    let tmp = dir.join(format!("{}.{}.tmp", out.file_name().unwrap().to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        "{}.{}.tmp",
+        out.file_name().unwrap().to_string_lossy(),
+        std::process::id()
+    ));
     let o = Command::new("bash")
         .arg(src.join("build.sh"))
         .arg(&tmp)
@@ -92,7 +105,10 @@ pub fn payload_image(sizes: Sizes) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run qemu/bench/build.sh: {e}"))?;
     if !o.status.success() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(format!("qemu/bench/build.sh failed: {}", String::from_utf8_lossy(&o.stderr)));
+        return Err(format!(
+            "qemu/bench/build.sh failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ));
     }
     std::fs::rename(&tmp, &out).map_err(|e| e.to_string())?;
     Ok(out)
@@ -141,12 +157,18 @@ pub fn parse_bench_line(serial: &str) -> Result<BenchLine, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let f = |k: &str| -> Result<f64, String> {
-        let v = fields.get(k).ok_or_else(|| format!("BENCH line without {k}=: {line}"))?;
-        v.parse::<f64>().map_err(|_| format!("BENCH {k}={v} is not a number: {line}"))
+        let v = fields
+            .get(k)
+            .ok_or_else(|| format!("BENCH line without {k}=: {line}"))?;
+        v.parse::<f64>()
+            .map_err(|_| format!("BENCH {k}={v} is not a number: {line}"))
     };
     let u = |k: &str| -> Result<u64, String> {
-        let v = fields.get(k).ok_or_else(|| format!("BENCH line without {k}=: {line}"))?;
-        v.parse::<u64>().map_err(|_| format!("BENCH {k}={v} is not an integer: {line}"))
+        let v = fields
+            .get(k)
+            .ok_or_else(|| format!("BENCH line without {k}=: {line}"))?;
+        v.parse::<u64>()
+            .map_err(|_| format!("BENCH {k}={v} is not an integer: {line}"))
     };
     Ok(BenchLine {
         seq_mib_s: f("seq_mib_s")?,
@@ -183,8 +205,18 @@ impl Daemon {
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .spawn()
-            .map_err(|e| format!("cannot start {name} ({:?}): {e}; run scripts/setup", cmd.get_program()))?;
-        Ok(Daemon { name: name.to_string(), child, shutdown: vec![], leftovers: vec![] })
+            .map_err(|e| {
+                format!(
+                    "cannot start {name} ({:?}): {e}; run scripts/setup",
+                    cmd.get_program()
+                )
+            })?;
+        Ok(Daemon {
+            name: name.to_string(),
+            child,
+            shutdown: vec![],
+            leftovers: vec![],
+        })
     }
 
     /// Fails if the process has exited.
@@ -218,7 +250,10 @@ impl Drop for Daemon {
             let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
         if let Ok(None) = self.child.try_wait() {
-            let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
             let start = Instant::now();
             while start.elapsed() < Duration::from_secs(3) {
                 if let Ok(Some(_)) = self.child.try_wait() {
@@ -288,14 +323,23 @@ impl Config {
         group: Group,
         prepare: impl Fn(&Ctx) -> Result<Setup, String> + 'static,
     ) -> Config {
-        Config { key: key.into(), label: label.into(), group, timeout_secs: 120, prepare: Box::new(prepare) }
+        Config {
+            key: key.into(),
+            label: label.into(),
+            group,
+            timeout_secs: 120,
+            prepare: Box::new(prepare),
+        }
     }
 
     /// A row that only needs QEMU arguments; `{img}` in them becomes the disk path.
     pub fn qemu_args(key: &str, label: &str, group: Group, args: Vec<String>) -> Config {
         Config::new(key, label, group, move |ctx| {
             let img = ctx.image.display().to_string();
-            Ok(Setup { args: args.iter().map(|a| a.replace("{img}", &img)).collect(), daemons: vec![] })
+            Ok(Setup {
+                args: args.iter().map(|a| a.replace("{img}", &img)).collect(),
+                daemons: vec![],
+            })
         })
     }
 
@@ -338,40 +382,64 @@ impl Config {
     /// (a) for now: the test-disk ROM on virtio-net, the disk in fw_cfg
     /// (QEMU holds the whole file in memory; fine up to 128 MiB).
     pub fn srpboot_testdisk(rom: PathBuf) -> Config {
-        Config::new("a-testdisk", "(a) srpboot test-disk (fw_cfg)", Group::Ours, move |ctx| {
-            if !rom.exists() {
-                return Err(format!("{} missing: cargo xtask rom --test-disk", rom.display()));
-            }
-            Ok(Setup {
-                args: vec![
-                    "-netdev".into(),
-                    "user,id=n0".into(),
-                    "-device".into(),
-                    format!("virtio-net-pci,netdev=n0,romfile={}", rom.display()),
-                    "-fw_cfg".into(),
-                    format!("name=opt/srpboot/disk,file={}", ctx.image.display()),
-                ],
-                daemons: vec![],
-            })
-        })
+        Config::new(
+            "a-testdisk",
+            "(a) srpboot test-disk (fw_cfg)",
+            Group::Ours,
+            move |ctx| {
+                if !rom.exists() {
+                    return Err(format!(
+                        "{} missing: cargo xtask rom --test-disk",
+                        rom.display()
+                    ));
+                }
+                Ok(Setup {
+                    args: vec![
+                        "-netdev".into(),
+                        "user,id=n0".into(),
+                        "-device".into(),
+                        format!("virtio-net-pci,netdev=n0,romfile={}", rom.display()),
+                        "-fw_cfg".into(),
+                        format!("name=opt/srpboot/disk,file={}", ctx.image.display()),
+                    ],
+                    daemons: vec![],
+                })
+            },
+        )
     }
 
     /// (c1) iPXE `sanboot` over iSCSI to tgtd on 127.0.0.1 (slirp's 10.0.2.2).
     pub fn ipxe_iscsi() -> Config {
-        Config::new(KEY_C1, "(c1) iPXE sanboot iSCSI (tgtd)", Group::Ipxe, |ctx| {
-            let (tgtd, port) = start_tgtd(ctx)?;
-            let script = format!("sanboot iscsi:10.0.2.2::{port}:1:{IQN}");
-            Ok(Setup { args: ipxe_args(ctx, "iscsi", &script)?, daemons: vec![tgtd] })
-        })
+        Config::new(
+            KEY_C1,
+            "(c1) iPXE sanboot iSCSI (tgtd)",
+            Group::Ipxe,
+            |ctx| {
+                let (tgtd, port) = start_tgtd(ctx)?;
+                let script = format!("sanboot iscsi:10.0.2.2::{port}:1:{IQN}");
+                Ok(Setup {
+                    args: ipxe_args(ctx, "iscsi", &script)?,
+                    daemons: vec![tgtd],
+                })
+            },
+        )
     }
 
     /// (c2) iPXE `sanboot` over HTTP to nginx on 127.0.0.1 (Range requests).
     pub fn ipxe_http() -> Config {
-        Config::new("c2-ipxe-http", "(c2) iPXE sanboot HTTP (nginx)", Group::Ipxe, |ctx| {
-            let (nginx, port) = start_nginx(ctx)?;
-            let script = format!("sanboot http://10.0.2.2:{port}/bench.img");
-            Ok(Setup { args: ipxe_args(ctx, "http", &script)?, daemons: vec![nginx] })
-        })
+        Config::new(
+            "c2-ipxe-http",
+            "(c2) iPXE sanboot HTTP (nginx)",
+            Group::Ipxe,
+            |ctx| {
+                let (nginx, port) = start_nginx(ctx)?;
+                let script = format!("sanboot http://10.0.2.2:{port}/bench.img");
+                Ok(Setup {
+                    args: ipxe_args(ctx, "http", &script)?,
+                    daemons: vec![nginx],
+                })
+            },
+        )
     }
 
     /// The configurations of a default run, in table order.
@@ -379,33 +447,48 @@ impl Config {
     /// framing on a loopback TCP port): the ROM is copied and configured with
     /// `romtool config` for the target's default address.
     pub fn srpboot_srp(rom: PathBuf, srp_target: PathBuf) -> Config {
-        let mut c = Config::new(KEY_A_SRP, "(a) srpboot SRP (srp-target)", Group::Ours, move |ctx| {
-            if !rom.exists() {
-                return Err(format!("{} missing: cargo xtask rom", rom.display()));
-            }
-            let configured = ctx.dir.join("srpboot-srp.rom");
-            std::fs::copy(&rom, &configured).map_err(|e| format!("{}: {e}", rom.display()))?;
-            let path = configured.display().to_string();
-            let code =
-                crate::romtool::main(&sv(&["config", &path, "--target", SRP_TARGET_URI, "--ip", SRP_INITIATOR_IP]));
-            if code != 0 {
-                return Err(format!("romtool config {path} failed ({code})"));
-            }
-            let port = free_port()?;
-            let mut cmd = Command::new(&srp_target);
-            cmd.arg("--disk").arg(&ctx.image).args(["--read-only", "--listen", &format!("127.0.0.1:{port}")]);
-            let mut d = Daemon::spawn("srp-target", cmd, &ctx.dir.join("srp-target.log"))?;
-            d.wait_ready(20, || listening(port))?;
-            Ok(Setup {
-                args: vec![
-                    "-netdev".into(),
-                    format!("socket,id=n0,connect=127.0.0.1:{port}"),
-                    "-device".into(),
-                    format!("virtio-net-pci,netdev=n0,romfile={path}"),
-                ],
-                daemons: vec![d],
-            })
-        });
+        let mut c = Config::new(
+            KEY_A_SRP,
+            "(a) srpboot SRP (srp-target)",
+            Group::Ours,
+            move |ctx| {
+                if !rom.exists() {
+                    return Err(format!("{} missing: cargo xtask rom", rom.display()));
+                }
+                let configured = ctx.dir.join("srpboot-srp.rom");
+                std::fs::copy(&rom, &configured).map_err(|e| format!("{}: {e}", rom.display()))?;
+                let path = configured.display().to_string();
+                let code = crate::romtool::main(&sv(&[
+                    "config",
+                    &path,
+                    "--target",
+                    SRP_TARGET_URI,
+                    "--ip",
+                    SRP_INITIATOR_IP,
+                ]));
+                if code != 0 {
+                    return Err(format!("romtool config {path} failed ({code})"));
+                }
+                let port = free_port()?;
+                let mut cmd = Command::new(&srp_target);
+                cmd.arg("--disk").arg(&ctx.image).args([
+                    "--read-only",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                ]);
+                let mut d = Daemon::spawn("srp-target", cmd, &ctx.dir.join("srp-target.log"))?;
+                d.wait_ready(20, || listening(port))?;
+                Ok(Setup {
+                    args: vec![
+                        "-netdev".into(),
+                        format!("socket,id=n0,connect=127.0.0.1:{port}"),
+                        "-device".into(),
+                        format!("virtio-net-pci,netdev=n0,romfile={path}"),
+                    ],
+                    daemons: vec![d],
+                })
+            },
+        );
         c.timeout_secs = 90;
         c
     }
@@ -420,7 +503,12 @@ impl Config {
         if let Some(rom) = testdisk_rom {
             v.push(Config::srpboot_testdisk(rom));
         }
-        v.extend([Config::seabios_virtio(), Config::seabios_ahci(), Config::ipxe_iscsi(), Config::ipxe_http()]);
+        v.extend([
+            Config::seabios_virtio(),
+            Config::seabios_ahci(),
+            Config::ipxe_iscsi(),
+            Config::ipxe_http(),
+        ]);
         v
     }
 }
@@ -445,13 +533,18 @@ fn listening(port: u16) -> bool {
 /// slirp's TFTP server (the NIC boots first: no time lost on empty drives).
 fn ipxe_args(ctx: &Ctx, name: &str, script: &str) -> Result<Vec<String>, String> {
     if !Path::new(IPXE_VIRTIO_ROM).exists() {
-        return Err(format!("{IPXE_VIRTIO_ROM} missing: scripts/setup installs ipxe-qemu"));
+        return Err(format!(
+            "{IPXE_VIRTIO_ROM} missing: scripts/setup installs ipxe-qemu"
+        ));
     }
     let tftp = ctx.dir.join("tftp");
     std::fs::create_dir_all(&tftp).map_err(|e| e.to_string())?;
     let file = format!("{name}.ipxe");
-    std::fs::write(tftp.join(&file), format!("#!ipxe\necho srpboot-bench: {script}\n{script}\n"))
-        .map_err(|e| e.to_string())?;
+    std::fs::write(
+        tftp.join(&file),
+        format!("#!ipxe\necho srpboot-bench: {script}\n{script}\n"),
+    )
+    .map_err(|e| e.to_string())?;
     Ok(vec![
         "-netdev".into(),
         format!("user,id=n0,tftp={},bootfile={file}", tftp.display()),
@@ -471,9 +564,18 @@ fn start_tgtd(ctx: &Ctx) -> Result<(Daemon, u16), String> {
         .find(|n| !sockdir.join(format!("socket.{n}")).exists())
         .ok_or("no free tgtd control port")?;
     let mut cmd = Command::new("tgtd");
-    cmd.args(["-f", "-C", &ctl.to_string(), "--iscsi", &format!("portal=127.0.0.1:{port}")]);
+    cmd.args([
+        "-f",
+        "-C",
+        &ctl.to_string(),
+        "--iscsi",
+        &format!("portal=127.0.0.1:{port}"),
+    ]);
     let mut d = Daemon::spawn("tgtd", cmd, &ctx.dir.join("tgtd.log"))?;
-    d.leftovers = vec![sockdir.join(format!("socket.{ctl}")), sockdir.join(format!("socket.{ctl}.lock"))];
+    d.leftovers = vec![
+        sockdir.join(format!("socket.{ctl}")),
+        sockdir.join(format!("socket.{ctl}.lock")),
+    ];
     let tgtadm = |args: &[&str]| {
         let mut c = Command::new("tgtadm");
         c.args(["-C", &ctl.to_string()]).args(args);
@@ -482,8 +584,23 @@ fn start_tgtd(ctx: &Ctx) -> Result<(Daemon, u16), String> {
     d.wait_ready(10, || listening(port))?;
     let img = ctx.image.display().to_string();
     for args in [
-        vec!["--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", "1", "-T", IQN],
-        vec!["--lld", "iscsi", "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", "1", "-b", &img],
+        vec![
+            "--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", "1", "-T", IQN,
+        ],
+        vec![
+            "--lld",
+            "iscsi",
+            "--op",
+            "new",
+            "--mode",
+            "logicalunit",
+            "--tid",
+            "1",
+            "--lun",
+            "1",
+            "-b",
+            &img,
+        ],
         vec![
             "--lld",
             "iscsi",
@@ -498,14 +615,22 @@ fn start_tgtd(ctx: &Ctx) -> Result<(Daemon, u16), String> {
             "--params",
             "readonly=1",
         ],
-        vec!["--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL"],
+        vec![
+            "--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "1", "-I", "ALL",
+        ],
     ] {
         let o = tgtadm(&args).output().map_err(|e| format!("tgtadm: {e}"))?;
         if !o.status.success() {
-            return Err(format!("tgtadm {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr).trim()));
+            return Err(format!(
+                "tgtadm {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ));
         }
     }
-    let mut del = tgtadm(&["--lld", "iscsi", "--op", "delete", "--mode", "target", "--tid", "1", "--force"]);
+    let mut del = tgtadm(&[
+        "--lld", "iscsi", "--op", "delete", "--mode", "target", "--tid", "1", "--force",
+    ]);
     del.stdin(Stdio::null());
     d.shutdown = vec![del, tgtadm(&["--op", "delete", "--mode", "system"])];
     Ok((d, port))
@@ -531,7 +656,12 @@ fn start_nginx(ctx: &Ctx) -> Result<(Daemon, u16), String> {
     let conf_path = dir.join("nginx.conf");
     std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
     let mut cmd = Command::new("nginx");
-    cmd.arg("-p").arg(&dir).arg("-e").arg(dir.join("error.log")).arg("-c").arg(&conf_path);
+    cmd.arg("-p")
+        .arg(&dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(&conf_path);
     let mut daemon = Daemon::spawn("nginx", cmd, &dir.join("nginx.out"))?;
     daemon.wait_ready(10, || listening(port))?;
     Ok((daemon, port))
@@ -554,7 +684,12 @@ pub fn run_once(name: &str, args: &[String], timeout_secs: u64) -> Result<BenchL
         } else {
             format!("exit {:?}", out.exit_status)
         };
-        let tail: Vec<&str> = out.serial.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        let tail: Vec<&str> = out
+            .serial
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         return Err(format!(
             "QEMU did not exit through the payload ({why}); COM1 ends: {:?}; logs in {}",
             &tail[tail.len().saturating_sub(2)..],
@@ -563,7 +698,11 @@ pub fn run_once(name: &str, args: &[String], timeout_secs: u64) -> Result<BenchL
     }
     let line = parsed.map_err(|e| format!("{e}; logs in {}", out.log_dir.display()))?;
     if line.errors != 0 {
-        let errs: Vec<&str> = out.serial.lines().filter(|l| l.starts_with("BENCHERR")).collect();
+        let errs: Vec<&str> = out
+            .serial
+            .lines()
+            .filter(|l| l.starts_with("BENCHERR"))
+            .collect();
         return Err(format!(
             "payload reported errors={}: {}; logs in {}",
             line.errors,
@@ -592,7 +731,10 @@ impl RowResult {
         if v.is_empty() {
             return None;
         }
-        Some((v.iter().cloned().fold(f64::INFINITY, f64::min), v.iter().cloned().fold(f64::NEG_INFINITY, f64::max)))
+        Some((
+            v.iter().cloned().fold(f64::INFINITY, f64::min),
+            v.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+        ))
     }
     pub fn seq(&self) -> Option<f64> {
         self.med(|b| b.seq_mib_s)
@@ -611,7 +753,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     let n = v.len();
-    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
 }
 
 /// Command-line options of `cargo xtask bench`.
@@ -635,13 +781,25 @@ pub const USAGE: &str = "usage: cargo xtask bench [--quick] [--runs N] [--only K
 
 impl Options {
     pub fn parse(args: &[String]) -> Result<Options, String> {
-        let mut o = Options { runs: 1, quick: Sizes::from_env() == Sizes::QUICK, ..Default::default() };
+        let mut o = Options {
+            runs: 1,
+            quick: Sizes::from_env() == Sizes::QUICK,
+            ..Default::default()
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
-            let mut val = |what: &str| it.next().cloned().ok_or(format!("{a} needs {what}\n{USAGE}"));
+            let mut val = |what: &str| {
+                it.next()
+                    .cloned()
+                    .ok_or(format!("{a} needs {what}\n{USAGE}"))
+            };
             match a.as_str() {
                 "--quick" => o.quick = true,
-                "--runs" => o.runs = val("a count")?.parse().map_err(|_| format!("--runs needs a number\n{USAGE}"))?,
+                "--runs" => {
+                    o.runs = val("a count")?
+                        .parse()
+                        .map_err(|_| format!("--runs needs a number\n{USAGE}"))?
+                }
                 "--only" => o.only = Some(val("keys")?.split(',').map(str::to_string).collect()),
                 "--rom" => o.rom = Some(PathBuf::from(val("a path")?)),
                 "--srp-rom" => o.srp_rom = Some(PathBuf::from(val("a path")?)),
@@ -658,15 +816,24 @@ impl Options {
     }
 
     pub fn wants(&self, key: &str) -> bool {
-        self.only.as_ref().is_none_or(|k| k.iter().any(|x| x == key))
+        self.only
+            .as_ref()
+            .is_none_or(|k| k.iter().any(|x| x == key))
     }
 }
 
 /// `cargo xtask bench`. `build_testdisk_rom` is called only when the srpboot
 /// row runs and `--rom` was not given.
-pub fn cli(args: &[String], build_testdisk_rom: impl FnOnce() -> Result<PathBuf, String>) -> Result<(), String> {
+pub fn cli(
+    args: &[String],
+    build_testdisk_rom: impl FnOnce() -> Result<PathBuf, String>,
+) -> Result<(), String> {
     let opts = Options::parse(args)?;
-    let sizes = if opts.quick { Sizes::QUICK } else { Sizes::FULL };
+    let sizes = if opts.quick {
+        Sizes::QUICK
+    } else {
+        Sizes::FULL
+    };
     let rom = if opts.wants("a-testdisk") {
         Some(match &opts.rom {
             Some(r) => r.clone(),
@@ -685,28 +852,40 @@ pub fn cli(args: &[String], build_testdisk_rom: impl FnOnce() -> Result<PathBuf,
         )),
         _ => None,
     };
-    let mut configs: Vec<Config> =
-        Config::defaults(rom.clone(), srp).into_iter().filter(|c| opts.wants(&c.key)).collect();
+    let mut configs: Vec<Config> = Config::defaults(rom.clone(), srp)
+        .into_iter()
+        .filter(|c| opts.wants(&c.key))
+        .collect();
     for r in &opts.extra_rows {
         let mut p = r.splitn(3, '|');
         let (key, label, args) = match (p.next(), p.next(), p.next()) {
             (Some(k), Some(l), Some(a)) => (k, l, a),
             _ => return Err(format!("--row wants KEY|LABEL|ARGS, got {r}")),
         };
-        configs.push(Config::qemu_args(key, label, Group::Ours, args.split_whitespace().map(str::to_string).collect()));
+        configs.push(Config::qemu_args(
+            key,
+            label,
+            Group::Ours,
+            args.split_whitespace().map(str::to_string).collect(),
+        ));
     }
     if configs.is_empty() {
         return Err(format!("no configuration selected\n{USAGE}"));
     }
     let image = payload_image(sizes)?;
-    let ctx = Ctx { image: image.clone(), dir: target_dir().join("bench") };
+    let ctx = Ctx {
+        image: image.clone(),
+        dir: target_dir().join("bench"),
+    };
     println!(
         "bench: {} ({} MiB, {} random reads), {} run(s) per configuration{}",
         image.display(),
         sizes.mib,
         sizes.rand_n,
         opts.runs,
-        rom.as_ref().map(|r| format!("; test-disk ROM {}", r.display())).unwrap_or_default()
+        rom.as_ref()
+            .map(|r| format!("; test-disk ROM {}", r.display()))
+            .unwrap_or_default()
     );
     let load_before = loadavg();
     let results = run_all(&configs, &ctx, opts.runs, |line| println!("{line}"));
@@ -715,15 +894,31 @@ pub fn cli(args: &[String], build_testdisk_rom: impl FnOnce() -> Result<PathBuf,
     print!("{}", table(&results));
     print!("{}", aims(&results));
     println!("host load average (1/5/15 min): before {load_before}, after {load_after}");
-    let report = report_json(&results, &ctx, sizes, opts.runs, rom.as_deref(), &load_before, &load_after);
+    let report = report_json(
+        &results,
+        &ctx,
+        sizes,
+        opts.runs,
+        rom.as_deref(),
+        &load_before,
+        &load_after,
+    );
     let path = ctx.dir.join("report.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap() + "\n").map_err(|e| e.to_string())?;
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap() + "\n")
+        .map_err(|e| e.to_string())?;
     println!("report: {}", path.display());
-    let failed: Vec<&str> = results.iter().filter(|r| !r.failures.is_empty()).map(|r| r.key.as_str()).collect();
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.failures.is_empty())
+        .map(|r| r.key.as_str())
+        .collect();
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(format!("configurations with failed runs: {}", failed.join(", ")))
+        Err(format!(
+            "configurations with failed runs: {}",
+            failed.join(", ")
+        ))
     }
 }
 
@@ -731,7 +926,15 @@ pub fn cli(args: &[String], build_testdisk_rom: impl FnOnce() -> Result<PathBuf,
 fn build_srp_target() -> Result<PathBuf, String> {
     let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace_root())
-        .args(["build", "--quiet", "--release", "-p", "tools", "--bin", "srp-target"])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "-p",
+            "tools",
+            "--bin",
+            "srp-target",
+        ])
         .status()
         .map_err(|e| format!("cargo: {e}"))?;
     if !st.success() {
@@ -743,7 +946,12 @@ fn build_srp_target() -> Result<PathBuf, String> {
 /// Prepares every row once (daemons stay up for the whole invocation), then
 /// runs the rows round-robin `runs` times so slow drifts in host load hit
 /// every row alike.
-pub fn run_all(configs: &[Config], ctx: &Ctx, runs: usize, mut log: impl FnMut(String)) -> Vec<RowResult> {
+pub fn run_all(
+    configs: &[Config],
+    ctx: &Ctx,
+    runs: usize,
+    mut log: impl FnMut(String),
+) -> Vec<RowResult> {
     let mut results: Vec<RowResult> = configs
         .iter()
         .map(|c| RowResult {
@@ -766,14 +974,22 @@ pub fn run_all(configs: &[Config], ctx: &Ctx, runs: usize, mut log: impl FnMut(S
         }
     }
     for run in 0..runs {
-        for ((c, r), s) in configs.iter().zip(results.iter_mut()).zip(setups.iter_mut()) {
+        for ((c, r), s) in configs
+            .iter()
+            .zip(results.iter_mut())
+            .zip(setups.iter_mut())
+        {
             let Some(s) = s else { continue };
             if let Some(e) = s.daemons.iter_mut().find_map(|d| d.check_alive().err()) {
                 log(format!("  {:<14} run {}: {e}", c.key, run + 1));
                 r.failures.push(e);
                 continue;
             }
-            match run_once(&format!("bench-{}-{}", c.key, run + 1), &s.args, c.timeout_secs) {
+            match run_once(
+                &format!("bench-{}-{}", c.key, run + 1),
+                &s.args,
+                c.timeout_secs,
+            ) {
                 Ok(b) => {
                     log(format!(
                         "  {:<14} run {}: seq {:>7.1} MiB/s  rand {:>7.1} reads/s  boot->MBR {:>6.0} ms",
@@ -798,7 +1014,9 @@ pub fn run_all(configs: &[Config], ctx: &Ctx, runs: usize, mut log: impl FnMut(S
 
 fn cell(r: &RowResult, f: impl Fn(&BenchLine) -> f64 + Copy, prec: usize) -> String {
     match (r.med(f), r.range(f)) {
-        (Some(m), Some((lo, hi))) if r.runs.len() > 1 => format!("{m:.prec$} [{lo:.prec$}-{hi:.prec$}]"),
+        (Some(m), Some((lo, hi))) if r.runs.len() > 1 => {
+            format!("{m:.prec$} [{lo:.prec$}-{hi:.prec$}]")
+        }
         (Some(m), _) => format!("{m:.prec$}"),
         _ => "n/a".into(),
     }
@@ -839,13 +1057,21 @@ pub fn table(results: &[RowResult]) -> String {
             cell(r, |x| x.boot_ms, 0),
         ]);
     }
-    let w: Vec<usize> = (0..head.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap()).collect();
+    let w: Vec<usize> = (0..head.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap())
+        .collect();
     let mut s = String::new();
     for (n, r) in rows.iter().enumerate() {
         let cells: Vec<String> = r
             .iter()
             .enumerate()
-            .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = w[i]) } else { format!("{c:>w$}", w = w[i]) })
+            .map(|(i, c)| {
+                if i == 0 {
+                    format!("{c:<w$}", w = w[i])
+                } else {
+                    format!("{c:>w$}", w = w[i])
+                }
+            })
             .collect();
         s += &format!("| {} |\n", cells.join(" | "));
         if n == 0 {
@@ -863,13 +1089,23 @@ pub fn aims(results: &[RowResult]) -> String {
     let mut s = String::new();
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
     for r in results.iter().filter(|r| r.group == Group::Ours) {
-        let (Some(seq), Some(rand), Some(boot)) = (r.seq(), r.rand(), r.boot_ms()) else { continue };
+        let (Some(seq), Some(rand), Some(boot)) = (r.seq(), r.rand(), r.boot_ms()) else {
+            continue;
+        };
         s += &format!("aims for {}:\n", r.label);
         if let Some(c) = c1.and_then(|c| c.seq()) {
-            s += &format!("  seq >= 2x iPXE iSCSI:          {:.2}x  {}\n", seq / c, verdict(seq >= 2.0 * c));
+            s += &format!(
+                "  seq >= 2x iPXE iSCSI:          {:.2}x  {}\n",
+                seq / c,
+                verdict(seq >= 2.0 * c)
+            );
         }
         if let Some(bs) = b.and_then(|b| b.seq()) {
-            s += &format!("  seq >= 1x SeaBIOS virtio-blk:  {:.2}x  {}\n", seq / bs, verdict(seq >= bs));
+            s += &format!(
+                "  seq >= 1x SeaBIOS virtio-blk:  {:.2}x  {}\n",
+                seq / bs,
+                verdict(seq >= bs)
+            );
         }
         s += &format!(
             "  1-sector reads >= iPXE AoE:    {rand:.0}/s vs {ANCHOR_IPXE_AOE_READS_S:.0}/s (anchor, not run here)  {}\n",
@@ -966,7 +1202,14 @@ mod tests {
 
     #[test]
     fn options() {
-        let o = Options::parse(&sv(&["--runs", "3", "--only", "b-virtio,a-testdisk", "--quick"])).unwrap();
+        let o = Options::parse(&sv(&[
+            "--runs",
+            "3",
+            "--only",
+            "b-virtio,a-testdisk",
+            "--quick",
+        ]))
+        .unwrap();
         assert_eq!(o.runs, 3);
         assert!(o.quick && o.wants("b-virtio") && !o.wants("b-ahci"));
         assert!(Options::parse(&sv(&["--runs"])).is_err());

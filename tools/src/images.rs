@@ -26,7 +26,9 @@ pub fn image(kind: &str) -> PathBuf {
         c
     } else {
         let mut c = Command::new("bash");
-        c.arg(root.join("qemu/images/mkdisk.sh")).arg(kind).arg(&tmp);
+        c.arg(root.join("qemu/images/mkdisk.sh"))
+            .arg(kind)
+            .arg(&tmp);
         c
     };
     let st = cmd.status().expect("run image builder");

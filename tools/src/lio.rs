@@ -29,7 +29,9 @@ pub fn harness() -> PathBuf {
 
 /// Where the VM (kernel, initramfs, test disk) is built.
 pub fn build_dir() -> PathBuf {
-    std::env::var_os("LIO_SRPT_BUILD").map(PathBuf::from).unwrap_or_else(|| target_dir().join("lio-srpt"))
+    std::env::var_os("LIO_SRPT_BUILD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("lio-srpt"))
 }
 
 const BUILT: [&str; 4] = ["vmlinuz", "initramfs.cpio.gz", "disk.img", "disk.sha256"];
@@ -57,7 +59,11 @@ pub fn build() -> PathBuf {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The target VM, listening on a socket segment; killed on drop.
@@ -105,14 +111,25 @@ impl LioTarget {
         let start = Instant::now();
         loop {
             if let Ok(f) = File::open(&t.log) {
-                if BufReader::new(f).lines().map_while(Result::ok).any(|l| l.contains("SRPT READY")) {
+                if BufReader::new(f)
+                    .lines()
+                    .map_while(Result::ok)
+                    .any(|l| l.contains("SRPT READY"))
+                {
                     return t;
                 }
             }
             if let Ok(Some(st)) = t.child.try_wait() {
-                panic!("target VM exited ({st}) before SRPT READY; see {}", logdir.display());
+                panic!(
+                    "target VM exited ({st}) before SRPT READY; see {}",
+                    logdir.display()
+                );
             }
-            assert!(start.elapsed() < Duration::from_secs(180), "no SRPT READY in 180 s; see {}", t.log.display());
+            assert!(
+                start.elapsed() < Duration::from_secs(180),
+                "no SRPT READY in 180 s; see {}",
+                t.log.display()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }

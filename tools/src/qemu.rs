@@ -15,7 +15,10 @@ pub fn debug_exit_status(code: u8) -> i32 {
 
 /// The workspace root (parent of `tools/`).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// `target/` of the workspace (honours CARGO_TARGET_DIR).
@@ -156,14 +159,22 @@ impl Qemu {
 
     /// Sends `key` (QEMU `sendkey` syntax) once `trigger` shows on COM1.
     pub fn key_when(mut self, trigger: &str, key: &str) -> Self {
-        self.keys.push(KeyOnText { trigger: trigger.into(), command: format!("sendkey {key}"), sent: false });
+        self.keys.push(KeyOnText {
+            trigger: trigger.into(),
+            command: format!("sendkey {key}"),
+            sent: false,
+        });
         self
     }
 
     /// Runs a QEMU monitor command (e.g. `pmemsave ADDR LEN FILE`) once
     /// `trigger` shows on COM1.
     pub fn monitor_when(mut self, trigger: &str, command: &str) -> Self {
-        self.keys.push(KeyOnText { trigger: trigger.into(), command: command.into(), sent: false });
+        self.keys.push(KeyOnText {
+            trigger: trigger.into(),
+            command: command.into(),
+            sent: false,
+        });
         self
     }
 
@@ -176,24 +187,47 @@ impl Qemu {
         let debugcon = log_dir.join("seabios.log");
         let monitor = log_dir.join("monitor.sock");
         let mut cmd = Command::new("qemu-system-x86_64");
-        cmd.args(["-display", "none", "-vga", "none", "-m", "128", "-no-reboot"])
-            .args(["-serial", &format!("file:{}", serial.display())])
-            .args(["-chardev", &format!("file,id=dbg,path={}", debugcon.display())])
-            .args(["-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
-            .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-            .args(["-monitor", &format!("unix:{},server=on,wait=off", monitor.display())]);
+        cmd.args([
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-m",
+            "128",
+            "-no-reboot",
+        ])
+        .args(["-serial", &format!("file:{}", serial.display())])
+        .args([
+            "-chardev",
+            &format!("file,id=dbg,path={}", debugcon.display()),
+        ])
+        .args(["-device", "isa-debugcon,iobase=0x402,chardev=dbg"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .args([
+            "-monitor",
+            &format!("unix:{},server=on,wait=off", monitor.display()),
+        ]);
         if self.sercon {
             let port = log_dir.join("sercon-port");
             std::fs::write(&port, 0x3f8u16.to_le_bytes()).unwrap();
-            cmd.args(["-fw_cfg", &format!("name=etc/sercon-port,file={}", port.display())]);
+            cmd.args([
+                "-fw_cfg",
+                &format!("name=etc/sercon-port,file={}", port.display()),
+            ]);
         }
         cmd.args(&self.args);
         std::fs::write(log_dir.join("command.txt"), format!("{cmd:?}\n")).unwrap();
         cmd.stdin(Stdio::null())
-            .stdout(Stdio::from(std::fs::File::create(log_dir.join("qemu.stdout")).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(log_dir.join("qemu.stderr")).unwrap()));
+            .stdout(Stdio::from(
+                std::fs::File::create(log_dir.join("qemu.stdout")).unwrap(),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(log_dir.join("qemu.stderr")).unwrap(),
+            ));
         let start = Instant::now();
-        let mut child = cmd.spawn().expect("qemu-system-x86_64 must be installed (scripts/setup)");
+        let mut child = cmd
+            .spawn()
+            .expect("qemu-system-x86_64 must be installed (scripts/setup)");
         let mut out = Outcome {
             serial: String::new(),
             debugcon: String::new(),
@@ -213,7 +247,11 @@ impl Qemu {
                 }
             }
             if let Some(m) = &self.marker {
-                let hay = if self.marker_in_debugcon { read_lossy(&debugcon) } else { text.clone() };
+                let hay = if self.marker_in_debugcon {
+                    read_lossy(&debugcon)
+                } else {
+                    text.clone()
+                };
                 if hay.contains(m.as_str()) {
                     out.marker_seen = true;
                     out.seconds = start.elapsed().as_secs_f64();
@@ -238,7 +276,11 @@ impl Qemu {
         out.debugcon = read_lossy(&debugcon);
         // Markers are checked on the final log too (a fast exit can beat the poll).
         if let Some(m) = &self.marker {
-            let hay = if self.marker_in_debugcon { &out.debugcon } else { &out.serial };
+            let hay = if self.marker_in_debugcon {
+                &out.debugcon
+            } else {
+                &out.serial
+            };
             out.marker_seen |= hay.contains(m.as_str());
         }
         out
@@ -246,7 +288,9 @@ impl Qemu {
 }
 
 fn read_lossy(p: &Path) -> String {
-    std::fs::read(p).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default()
+    std::fs::read(p)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default()
 }
 
 fn stop(child: &mut Child) {
@@ -256,7 +300,9 @@ fn stop(child: &mut Child) {
 
 fn monitor_command(sock: &Path, line: &str) -> bool {
     use std::io::Read;
-    let Ok(mut s) = UnixStream::connect(sock) else { return false };
+    let Ok(mut s) = UnixStream::connect(sock) else {
+        return false;
+    };
     if s.write_all(format!("{line}\n").as_bytes()).is_err() {
         return false;
     }

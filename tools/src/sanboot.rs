@@ -35,28 +35,67 @@ impl SrpTargetProc {
     /// it listens.
     pub fn start(bin: &Path, disk: &Path, extra: &[&str], logdir: &Path) -> SrpTargetProc {
         let port = free_port();
-        Self::spawn(bin, disk, &["--listen".into(), format!("127.0.0.1:{port}")], extra, port, false, logdir)
+        Self::spawn(
+            bin,
+            disk,
+            &["--listen".into(), format!("127.0.0.1:{port}")],
+            extra,
+            port,
+            false,
+            logdir,
+        )
     }
 
     /// Like [`SrpTargetProc::start`] over QEMU's `-netdev dgram` framing (one
     /// UDP datagram per frame): a restarted target is on the same "wire"
     /// again at once, which a TCP stream link is not. Returns the target and
     /// the QEMU `-netdev` value for the ROM's side.
-    pub fn start_dgram(bin: &Path, disk: &Path, extra: &[&str], logdir: &Path) -> (SrpTargetProc, String) {
+    pub fn start_dgram(
+        bin: &Path,
+        disk: &Path,
+        extra: &[&str],
+        logdir: &Path,
+    ) -> (SrpTargetProc, String) {
         let (ours, theirs) = free_udp_ports();
-        let t = Self::spawn(bin, disk, &["--dgram".into(), format!("127.0.0.1:{ours},127.0.0.1:{theirs}")], extra, ours, true, logdir);
+        let t = Self::spawn(
+            bin,
+            disk,
+            &[
+                "--dgram".into(),
+                format!("127.0.0.1:{ours},127.0.0.1:{theirs}"),
+            ],
+            extra,
+            ours,
+            true,
+            logdir,
+        );
         let netdev = format!(
             "dgram,id=n0,local.type=inet,local.host=127.0.0.1,local.port={theirs},remote.type=inet,remote.host=127.0.0.1,remote.port={ours}"
         );
         (t, netdev)
     }
 
-    fn spawn(bin: &Path, disk: &Path, link: &[String], extra: &[&str], port: u16, dgram: bool, logdir: &Path) -> SrpTargetProc {
+    fn spawn(
+        bin: &Path,
+        disk: &Path,
+        link: &[String],
+        extra: &[&str],
+        port: u16,
+        dgram: bool,
+        logdir: &Path,
+    ) -> SrpTargetProc {
         std::fs::create_dir_all(logdir).unwrap();
         let mut args = vec!["--disk".to_string(), disk.display().to_string()];
         args.extend(link.iter().cloned());
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut t = SrpTargetProc { child: None, bin: bin.to_path_buf(), args, port, dgram, log: logdir.join("srp-target.log") };
+        let mut t = SrpTargetProc {
+            child: None,
+            bin: bin.to_path_buf(),
+            args,
+            port,
+            dgram,
+            log: logdir.join("srp-target.log"),
+        };
         t.restart();
         t
     }
@@ -72,7 +111,11 @@ impl SrpTargetProc {
     /// Starts it again with the same arguments (and port).
     pub fn restart(&mut self) {
         self.kill();
-        let log = File::options().create(true).append(true).open(&self.log).unwrap();
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(&self.bin)
             .args(&self.args)
             .stdin(Stdio::null())
@@ -85,7 +128,11 @@ impl SrpTargetProc {
             // Nothing to probe on UDP: wait for the startup summary.
             let start = Instant::now();
             while !self.output().contains("how to connect") {
-                assert!(start.elapsed() < Duration::from_secs(30), "srp-target did not start; see {}", self.log.display());
+                assert!(
+                    start.elapsed() < Duration::from_secs(30),
+                    "srp-target did not start; see {}",
+                    self.log.display()
+                );
                 std::thread::sleep(Duration::from_millis(50));
             }
             return;
@@ -93,7 +140,11 @@ impl SrpTargetProc {
         let start = Instant::now();
         let marker = format!("127.0.0.1:{}", self.port);
         loop {
-            let listening = std::net::TcpStream::connect_timeout(&marker.parse().unwrap(), Duration::from_millis(200)).is_ok();
+            let listening = std::net::TcpStream::connect_timeout(
+                &marker.parse().unwrap(),
+                Duration::from_millis(200),
+            )
+            .is_ok();
             // A probe connection counts as a link that comes and goes; fine.
             if listening {
                 return;
@@ -101,7 +152,11 @@ impl SrpTargetProc {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("srp-target exited ({st}); see {}", self.log.display());
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "srp-target did not listen; see {}", self.log.display());
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "srp-target did not listen; see {}",
+                self.log.display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -109,7 +164,13 @@ impl SrpTargetProc {
     /// What it printed so far.
     pub fn output(&self) -> String {
         File::open(&self.log)
-            .map(|f| BufReader::new(f).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n"))
+            .map(|f| {
+                BufReader::new(f)
+                    .lines()
+                    .map_while(Result::ok)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
             .unwrap_or_default()
     }
 }
@@ -124,15 +185,27 @@ impl Drop for SrpTargetProc {
 fn free_udp_ports() -> (u16, u16) {
     let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    (a.local_addr().unwrap().port(), b.local_addr().unwrap().port())
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
 /// Copies `rom` to `out` and writes the boot configuration into it with
 /// `romtool` (`romtool_bin`).
 pub fn configure_rom(romtool_bin: &Path, rom: &Path, out: &Path, uri: &str, ip: &str) {
     std::fs::copy(rom, out).unwrap_or_else(|e| panic!("copy {}: {e}", rom.display()));
-    let o = Command::new(romtool_bin).arg("config").arg(out).args(["--target", uri, "--ip", ip]).output().unwrap();
-    assert!(o.status.success(), "romtool config: {}", String::from_utf8_lossy(&o.stderr));
+    let o = Command::new(romtool_bin)
+        .arg("config")
+        .arg(out)
+        .args(["--target", uri, "--ip", ip])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "romtool config: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// A QEMU run with `rom` on a virtio-net NIC joined to the segment on

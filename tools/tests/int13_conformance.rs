@@ -15,15 +15,32 @@ fn run(name: &str, disk: &Path, ours: bool) -> qemu::Outcome {
     let q = Qemu::new(name).args(["-m", "64"]);
     let q = if ours {
         let rom = qemu::testdisk_rom();
-        assert!(rom.exists(), "{} missing: cargo xtask rom --test-disk", rom.display());
-        q.rom_on_nic(&rom, "virtio-net-pci")
-            .args(["-fw_cfg".to_string(), format!("name=opt/srpboot/disk,file={}", disk.display())])
+        assert!(
+            rom.exists(),
+            "{} missing: cargo xtask rom --test-disk",
+            rom.display()
+        );
+        q.rom_on_nic(&rom, "virtio-net-pci").args([
+            "-fw_cfg".to_string(),
+            format!("name=opt/srpboot/disk,file={}", disk.display()),
+        ])
     } else {
-        q.args(["-drive".to_string(), format!("file={},if=none,id=d0,format=raw,snapshot=on", disk.display())])
-            .args(["-device", "virtio-blk-pci,drive=d0"])
+        q.args([
+            "-drive".to_string(),
+            format!(
+                "file={},if=none,id=d0,format=raw,snapshot=on",
+                disk.display()
+            ),
+        ])
+        .args(["-device", "virtio-blk-pci,drive=d0"])
     };
     let out = q.timeout_secs(120).run();
-    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+    assert_eq!(
+        out.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        out.describe()
+    );
     assert!(out.serial.contains("SUMMARY"), "{}", out.describe());
     out
 }
@@ -34,7 +51,11 @@ fn our_int13_matches_seabios_virtio_blk() {
     let seabios = run("conformance-seabios", &disk, false);
     let ours = run("conformance-srpboot", &disk, true);
     // The handler preserved everything it must (the program flags anomalies).
-    let summary = ours.serial.lines().find(|l| l.starts_with("SUMMARY")).unwrap();
+    let summary = ours
+        .serial
+        .lines()
+        .find(|l| l.starts_with("SUMMARY"))
+        .unwrap();
     assert!(summary.contains("anomalies=0"), "{summary}");
 
     let dir = &ours.log_dir;
@@ -45,12 +66,30 @@ fn our_int13_matches_seabios_virtio_blk() {
     std::fs::write(&mask, rules).unwrap();
     let exp = seabios.log_dir.join("com1.log");
     let act = ours.log_dir.join("com1.log");
-    let out = Command::new("bash").arg(root.join("compare.sh")).arg(&exp).arg(&act).arg(&mask).output().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("compare.sh"))
+        .arg(&exp)
+        .arg(&act)
+        .arg(&mask)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "INT 13h differs from SeaBIOS:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "INT 13h differs from SeaBIOS:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // Every test line was compared (none missing on either side).
     let last = text.lines().last().unwrap_or("");
-    assert!(last.starts_with("conformance: ") && last.ends_with(" 0 failed"), "{text}");
-    let passed: usize = last["conformance: ".len()..].split(' ').next().unwrap().parse().unwrap();
+    assert!(
+        last.starts_with("conformance: ") && last.ends_with(" 0 failed"),
+        "{text}"
+    );
+    let passed: usize = last["conformance: ".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(passed >= 100, "{text}");
 }

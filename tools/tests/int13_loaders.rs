@@ -9,7 +9,11 @@ use tools::qemu::{self, debug_exit_status, Qemu};
 
 fn rom() -> PathBuf {
     let p = qemu::testdisk_rom();
-    assert!(p.exists(), "{} is missing: run `cargo xtask rom --test-disk`", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo xtask rom --test-disk`",
+        p.display()
+    );
     p
 }
 
@@ -17,7 +21,10 @@ fn boot(name: &str, disk: &Path, marker: &str, mem_mib: u32) -> qemu::Outcome {
     Qemu::new(name)
         .rom_on_nic(&rom(), "virtio-net-pci")
         .args(["-m".to_string(), mem_mib.to_string()])
-        .args(["-fw_cfg".to_string(), format!("name=opt/srpboot/disk,file={}", disk.display())])
+        .args([
+            "-fw_cfg".to_string(),
+            format!("name=opt/srpboot/disk,file={}", disk.display()),
+        ])
         .until(marker)
         .timeout_secs(180)
         .run()
@@ -28,15 +35,31 @@ fn syslinux_boots_with_edd() {
     let disk = image("syslinux");
     let out = Qemu::new("loader-syslinux")
         .rom_on_nic(&rom(), "virtio-net-pci")
-        .args(["-fw_cfg".to_string(), format!("name=opt/srpboot/disk,file={}", disk.display())])
+        .args([
+            "-fw_cfg".to_string(),
+            format!("name=opt/srpboot/disk,file={}", disk.display()),
+        ])
         .timeout_secs(120)
         .run();
     // SYSLINUX printed its banner (the EDD build), ran its config, and
     // chain-loaded the exit program with DL = our drive.
     assert!(out.serial.contains("SYSLINUX 6.04"), "{}", out.describe());
-    assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}", out.describe());
-    assert!(out.serial.contains("SRPBOOT-EXIT-BS dl=80"), "{}", out.describe());
-    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+    assert!(
+        out.serial.contains("SRPBOOT-SYSLINUX-OK"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.serial.contains("SRPBOOT-EXIT-BS dl=80"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        out.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        out.describe()
+    );
 }
 
 #[test]
@@ -44,12 +67,24 @@ fn grub_boots_and_reads_its_files() {
     let disk = image("grub");
     let out = Qemu::new("loader-grub")
         .rom_on_nic(&rom(), "virtio-net-pci")
-        .args(["-fw_cfg".to_string(), format!("name=opt/srpboot/disk,file={}", disk.display())])
+        .args([
+            "-fw_cfg".to_string(),
+            format!("name=opt/srpboot/disk,file={}", disk.display()),
+        ])
         .timeout_secs(120)
         .run();
     assert!(out.serial.contains("SRPBOOT-GRUB-OK"), "{}", out.describe());
-    assert!(out.serial.contains("SRPBOOT-GRUB-DONE"), "{}", out.describe());
-    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+    assert!(
+        out.serial.contains("SRPBOOT-GRUB-DONE"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        out.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        out.describe()
+    );
 }
 
 /// GRUB loads Debian's kernel with linux16; the kernel's real-mode setup
@@ -62,14 +97,24 @@ fn grub_linux16_kernel_sees_our_edd_disk() {
     assert!(out.marker_seen, "{}", out.describe());
     let edd = |k: &str| -> String {
         let key = format!("EDD {k}=");
-        let line = out.serial.lines().find(|l| l.starts_with(&key)).unwrap_or_else(|| panic!("no {key} line\n{}", out.describe()));
+        let line = out
+            .serial
+            .lines()
+            .find(|l| l.starts_with(&key))
+            .unwrap_or_else(|| panic!("no {key} line\n{}", out.describe()));
         line[key.len()..].trim().to_string()
     };
     assert_eq!(edd("sectors"), (bytes.len() / 512).to_string());
     let sig = u32::from_le_bytes(bytes[440..444].try_into().unwrap());
     assert_eq!(edd("mbr_signature"), format!("0x{sig:08x}"));
     // Host bus path = our NIC's PCI address, as the ROM banner reports it.
-    let pci = out.serial.lines().find(|l| l.starts_with("srpboot ") && l.contains(" PCI ")).and_then(|l| l.split(" PCI ").nth(1)).map(|s| s[..7].to_string()).expect("banner");
+    let pci = out
+        .serial
+        .lines()
+        .find(|l| l.starts_with("srpboot ") && l.contains(" PCI "))
+        .and_then(|l| l.split(" PCI ").nth(1))
+        .map(|s| s[..7].to_string())
+        .expect("banner");
     assert_eq!(edd("host_bus"), format!("PCI {pci} channel: 0"));
     assert_eq!(edd("interface"), "SCSI id: 0 lun: 0");
     assert_eq!(edd("version"), "0x30");
@@ -77,8 +122,20 @@ fn grub_linux16_kernel_sees_our_edd_disk() {
     // The ROM's state is hidden from the OS: the low copy (banner LOW) is
     // inside an E820-reserved range and the body (banner BODY) is in no
     // usable range.
-    let banner = out.serial.lines().find(|l| l.starts_with("srpboot ") && l.contains(" LOW ")).expect("banner").to_string();
-    let field = |k: &str| banner.split(&format!(" {k} ")).nth(1).and_then(|s| s.split_whitespace().next()).map(|s| u64::from_str_radix(s, 16).unwrap()).unwrap();
+    let banner = out
+        .serial
+        .lines()
+        .find(|l| l.starts_with("srpboot ") && l.contains(" LOW "))
+        .expect("banner")
+        .to_string();
+    let field = |k: &str| {
+        banner
+            .split(&format!(" {k} "))
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .map(|s| u64::from_str_radix(s, 16).unwrap())
+            .unwrap()
+    };
     let (low, body) = (field("LOW") * 16, field("BODY"));
     let ranges = |kind: &str| -> Vec<(u64, u64)> {
         out.serial
@@ -88,14 +145,25 @@ fn grub_linux16_kernel_sees_our_edd_disk() {
                 let r = &l[l.find("[mem ").unwrap() + 5..];
                 let r = &r[..r.find(']').unwrap()];
                 let (a, b) = r.split_once('-').unwrap();
-                (u64::from_str_radix(&a[2..], 16).unwrap(), u64::from_str_radix(&b[2..], 16).unwrap())
+                (
+                    u64::from_str_radix(&a[2..], 16).unwrap(),
+                    u64::from_str_radix(&b[2..], 16).unwrap(),
+                )
             })
             .collect()
     };
     let reserved = ranges("reserved").iter().any(|&(a, b)| a <= low && low < b);
-    assert!(ranges("usable").iter().all(|&(a, b)| body < a || body > b), "body at {body:#x} is usable RAM to the OS:\n{}", out.describe());
+    assert!(
+        ranges("usable").iter().all(|&(a, b)| body < a || body > b),
+        "body at {body:#x} is usable RAM to the OS:\n{}",
+        out.describe()
+    );
     let ram = low;
-    assert!(reserved, "low copy at {ram:#x} is not E820-reserved:\n{}", out.describe());
+    assert!(
+        reserved,
+        "low copy at {ram:#x} is not E820-reserved:\n{}",
+        out.describe()
+    );
 }
 
 /// With a second, SeaBIOS-owned disk and our ROM first in the boot order,
@@ -110,9 +178,15 @@ fn drives_stay_contiguous_with_a_seabios_disk() {
             "-netdev".to_string(),
             "user,id=n0".to_string(),
             "-device".to_string(),
-            format!("virtio-net-pci,netdev=n0,romfile={},bootindex=1", rom().display()),
+            format!(
+                "virtio-net-pci,netdev=n0,romfile={},bootindex=1",
+                rom().display()
+            ),
             "-drive".to_string(),
-            format!("file={},if=none,id=d1,format=raw,snapshot=on", other.display()),
+            format!(
+                "file={},if=none,id=d1,format=raw,snapshot=on",
+                other.display()
+            ),
             "-device".to_string(),
             "ide-hd,drive=d1,bootindex=2".to_string(),
             "-fw_cfg".to_string(),
@@ -120,10 +194,23 @@ fn drives_stay_contiguous_with_a_seabios_disk() {
         ])
         .timeout_secs(120)
         .run();
-    assert!(out.serial.contains("srpboot: drive 80:"), "{}", out.describe());
+    assert!(
+        out.serial.contains("srpboot: drive 80:"),
+        "{}",
+        out.describe()
+    );
     // GRUB booted from our drive (0x80) and its `ls` lists the IDE disk as hd1.
     assert!(out.serial.contains("SRPBOOT-GRUB-OK"), "{}", out.describe());
-    let ls = out.serial.lines().find(|l| l.contains("(hd0)")).unwrap_or_else(|| panic!("no ls line\n{}", out.describe()));
+    let ls = out
+        .serial
+        .lines()
+        .find(|l| l.contains("(hd0)"))
+        .unwrap_or_else(|| panic!("no ls line\n{}", out.describe()));
     assert!(ls.contains("(hd1)") && ls.contains("(hd1,msdos1)"), "{ls}");
-    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+    assert_eq!(
+        out.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        out.describe()
+    );
 }

@@ -37,21 +37,38 @@ fn selftest(name: &str, nic: &str, id: (u16, u16), mac: &str, model: &str) -> u6
         .run();
     assert!(out.marker_seen, "{}", out.describe());
     // SeaBIOS ran our ROM (so the PCIR matched the device) ...
-    assert!(out.debugcon.contains("Running option rom at"), "{}", out.debugcon);
+    assert!(
+        out.debugcon.contains("Running option rom at"),
+        "{}",
+        out.debugcon
+    );
     // ... and it found the NIC, saw the link and got slirp's answer.
     let line = out
         .serial
         .lines()
         .find(|l| l.starts_with("srpboot: nic "))
         .unwrap_or_else(|| panic!("no selftest line:\n{}", out.describe()));
-    let prefix = format!("srpboot: nic {model} {mac} link up; ARP 10.0.2.2 is-at {GATEWAY_MAC} after ");
+    let prefix =
+        format!("srpboot: nic {model} {mac} link up; ARP 10.0.2.2 is-at {GATEWAY_MAC} after ");
     let ms = line
         .strip_prefix(&prefix)
         .and_then(|rest| rest.strip_suffix(" ms"))
         .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("unexpected selftest line {line:?}, wanted {prefix:?}<n> ms\n{}", out.describe()));
-    assert!(out.serial.contains("srpboot: nic quiesced"), "{}", out.describe());
-    println!("{name}: {line} (boot to 'No bootable device' in {:.1} s)", out.seconds);
+        .unwrap_or_else(|| {
+            panic!(
+                "unexpected selftest line {line:?}, wanted {prefix:?}<n> ms\n{}",
+                out.describe()
+            )
+        });
+    assert!(
+        out.serial.contains("srpboot: nic quiesced"),
+        "{}",
+        out.describe()
+    );
+    println!(
+        "{name}: {line} (boot to 'No bootable device' in {:.1} s)",
+        out.seconds
+    );
     ms
 }
 
@@ -83,7 +100,13 @@ fn virtio_net_modern() {
 #[test]
 fn virtio_net_transitional_prefers_modern() {
     // QEMU's default virtio-net-pci offers both interfaces.
-    selftest("nic-virtio-transitional", "virtio-net-pci", (0x1af4, 0x1000), "52:54:00:5e:10:03", "virtio-net-modern");
+    selftest(
+        "nic-virtio-transitional",
+        "virtio-net-pci",
+        (0x1af4, 0x1000),
+        "52:54:00:5e:10:03",
+        "virtio-net-modern",
+    );
 }
 
 #[test]
@@ -91,5 +114,11 @@ fn e1000() {
     // QEMU's e1000 refuses frames for 1 s after RCTL is written (its
     // "flush queue" timer), so the reply to our first request is queued and
     // delivered about a second later: no bound on the time here.
-    selftest("nic-e1000", "e1000", (0x8086, 0x100e), "52:54:00:5e:10:04", "e1000");
+    selftest(
+        "nic-e1000",
+        "e1000",
+        (0x8086, 0x100e),
+        "52:54:00:5e:10:04",
+        "e1000",
+    );
 }

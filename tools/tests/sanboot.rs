@@ -10,7 +10,9 @@ use std::process::Command;
 use tools::images::image;
 use tools::lio::LioTarget;
 use tools::qemu::{self, debug_exit_status};
-use tools::sanboot::{configure_rom, qemu_on_segment, qemu_on_segment_with, SrpTargetProc, ROM_IP, TARGET_URI};
+use tools::sanboot::{
+    configure_rom, qemu_on_segment, qemu_on_segment_with, SrpTargetProc, ROM_IP, TARGET_URI,
+};
 
 fn logdir(name: &str) -> PathBuf {
     let d = qemu::target_dir().join("sanboot").join(name);
@@ -21,9 +23,19 @@ fn logdir(name: &str) -> PathBuf {
 /// The production ROM, configured for `uri`.
 fn rom(name: &str, uri: &str) -> PathBuf {
     let src = qemu::production_rom();
-    assert!(src.exists(), "{} is missing: run `cargo xtask rom`", src.display());
+    assert!(
+        src.exists(),
+        "{} is missing: run `cargo xtask rom`",
+        src.display()
+    );
     let out = logdir(name).join("srpboot.rom");
-    configure_rom(Path::new(env!("CARGO_BIN_EXE_romtool")), &src, &out, uri, ROM_IP);
+    configure_rom(
+        Path::new(env!("CARGO_BIN_EXE_romtool")),
+        &src,
+        &out,
+        uri,
+        ROM_IP,
+    );
     out
 }
 
@@ -35,18 +47,44 @@ fn disk_copy(kind: &str, name: &str) -> PathBuf {
 }
 
 fn target(disk: &Path, name: &str) -> SrpTargetProc {
-    SrpTargetProc::start(Path::new(env!("CARGO_BIN_EXE_srp-target")), disk, &[], &logdir(name))
+    SrpTargetProc::start(
+        Path::new(env!("CARGO_BIN_EXE_srp-target")),
+        disk,
+        &[],
+        &logdir(name),
+    )
 }
 
 #[test]
 fn syslinux_boots_from_srp_target() {
     let disk = disk_copy("syslinux", "syslinux");
     let t = target(&disk, "syslinux");
-    let out = qemu_on_segment("san-syslinux", &rom("syslinux", TARGET_URI), t.port).timeout_secs(120).run();
-    assert!(out.serial.contains("srpboot: LUN 0: 16384 blocks of 512 bytes"), "{}", out.describe());
-    assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}", out.describe());
-    assert!(out.serial.contains("SRPBOOT-EXIT-BS dl=80"), "{}", out.describe());
-    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}\n{}", out.describe(), t.output());
+    let out = qemu_on_segment("san-syslinux", &rom("syslinux", TARGET_URI), t.port)
+        .timeout_secs(120)
+        .run();
+    assert!(
+        out.serial
+            .contains("srpboot: LUN 0: 16384 blocks of 512 bytes"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.serial.contains("SRPBOOT-SYSLINUX-OK"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.serial.contains("SRPBOOT-EXIT-BS dl=80"),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        out.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}\n{}",
+        out.describe(),
+        t.output()
+    );
     assert!(t.output().contains("login: channel"), "{}", t.output());
 }
 
@@ -63,28 +101,58 @@ fn grub_linux_boots_from_srp_target() {
     let _ = std::fs::remove_file(&dump);
     let out = qemu_on_segment("san-grub-linux", &rom("grub-linux", TARGET_URI), t.port)
         .args(["-m", "256"])
-        .monitor_when("SRPBOOT-LINUX-INIT", &format!("pmemsave 0x80000 0x20000 \"{}\"", dump.display()))
+        .monitor_when(
+            "SRPBOOT-LINUX-INIT",
+            &format!("pmemsave 0x80000 0x20000 \"{}\"", dump.display()),
+        )
         .until("SRPBOOT-LINUX-OK")
         .timeout_secs(300)
         .run();
     assert!(out.marker_seen, "{}\n{}", out.describe(), t.output());
-    assert!(out.serial.contains(&format!("EDD sectors={sectors}")), "{}", out.describe());
-    assert!(out.serial.contains("EDD interface=SCSI id: 0 lun: 0"), "{}", out.describe());
+    assert!(
+        out.serial.contains(&format!("EDD sectors={sectors}")),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.serial.contains("EDD interface=SCSI id: 0 lun: 0"),
+        "{}",
+        out.describe()
+    );
 
     let mem = std::fs::read(&dump).expect("base memory dump");
-    let (at, sbft) = fabric::wire::sbft::scan(&mem).expect("no valid sBFT in 0x80000-0xa0000 after Linux booted");
+    let (at, sbft) = fabric::wire::sbft::scan(&mem)
+        .expect("no valid sBFT in 0x80000-0xa0000 after Linux booted");
     let said = format!("srpboot: sBFT at {:#x}", 0x80000 + at);
-    assert!(out.serial.contains(&said), "ROM printed another address than {said}:\n{}", out.describe());
+    assert!(
+        out.serial.contains(&said),
+        "ROM printed another address than {said}:\n{}",
+        out.describe()
+    );
     let roce = sbft.roce.expect("RoCE subtable");
     assert_eq!(roce.initiator_mac.0, [0x52, 0x54, 0, 0x77, 0, 2]);
     assert_eq!(roce.target_mac.0, [0x52, 0x54, 0, 0x77, 0, 1]);
-    assert_eq!((roce.initiator_ip.0, roce.target_ip.0), ([192, 168, 77, 2], [192, 168, 77, 1]));
+    assert_eq!(
+        (roce.initiator_ip.0, roce.target_ip.0),
+        ([192, 168, 77, 2], [192, 168, 77, 1])
+    );
     assert_eq!(roce.rdma_cm_port, 5000);
     assert_eq!(roce.target_guid, 0x5054_00ff_fe77_0001);
     // The same port IDs the target saw at login.
-    assert_eq!(format!("{}", sbft.initiator_port_id), "0000000000000000505400fffe770002");
-    assert!(t.output().contains("initiator 0x0000000000000000505400fffe770002"), "{}", t.output());
-    assert_eq!(format!("{}", sbft.target_port_id), "505400fffe770001505400fffe770001");
+    assert_eq!(
+        format!("{}", sbft.initiator_port_id),
+        "0000000000000000505400fffe770002"
+    );
+    assert!(
+        t.output()
+            .contains("initiator 0x0000000000000000505400fffe770002"),
+        "{}",
+        t.output()
+    );
+    assert_eq!(
+        format!("{}", sbft.target_port_id),
+        "505400fffe770001505400fffe770001"
+    );
     assert_eq!(sbft.lun.0, [0; 8]);
 }
 
@@ -94,14 +162,31 @@ fn grub_linux_boots_from_srp_target() {
 fn wrong_target_address_falls_through() {
     let disk = disk_copy("syslinux", "wrong-address");
     let t = target(&disk, "wrong-address");
-    let out = qemu_on_segment("san-wrong-address", &rom("wrong-address", "srp://192.168.77.9"), t.port)
-        .until_bios_log("No bootable device")
-        .timeout_secs(120)
-        .run();
+    let out = qemu_on_segment(
+        "san-wrong-address",
+        &rom("wrong-address", "srp://192.168.77.9"),
+        t.port,
+    )
+    .until_bios_log("No bootable device")
+    .timeout_secs(120)
+    .run();
     assert!(out.marker_seen, "{}", out.describe());
-    assert!(out.serial.contains("srpboot: ARP timeout: the target does not answer"), "{}", out.describe());
-    assert!(out.serial.contains("not installing a drive"), "{}", out.describe());
-    assert!(!out.serial.contains("srpboot: drive 80"), "{}", out.describe());
+    assert!(
+        out.serial
+            .contains("srpboot: ARP timeout: the target does not answer"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.serial.contains("not installing a drive"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        !out.serial.contains("srpboot: drive 80"),
+        "{}",
+        out.describe()
+    );
 }
 
 /// The INT 13h differential test with the SRP backend: same program, same
@@ -114,24 +199,49 @@ fn conformance_over_srp_matches_seabios() {
     let before = std::fs::read(&disk).unwrap();
     let seabios = qemu::Qemu::new("san-conformance-seabios")
         .args(["-m", "64"])
-        .args(["-drive".to_string(), format!("file={},if=none,id=d0,format=raw,snapshot=on", disk.display())])
+        .args([
+            "-drive".to_string(),
+            format!(
+                "file={},if=none,id=d0,format=raw,snapshot=on",
+                disk.display()
+            ),
+        ])
         .args(["-device", "virtio-blk-pci,drive=d0"])
         .timeout_secs(120)
         .run();
-    assert_eq!(seabios.exit_status, Some(debug_exit_status(0x10)), "{}", seabios.describe());
+    assert_eq!(
+        seabios.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        seabios.describe()
+    );
     let mut t = target(&disk, "conformance");
-    let ours = qemu_on_segment("san-conformance-srpboot", &rom("conformance", TARGET_URI), t.port)
-        .args(["-m", "64"])
-        .timeout_secs(180)
-        .run();
-    assert_eq!(ours.exit_status, Some(debug_exit_status(0x10)), "{}", ours.describe());
-    let summary = ours.serial.lines().find(|l| l.starts_with("SUMMARY")).unwrap_or_else(|| panic!("{}", ours.describe()));
+    let ours = qemu_on_segment(
+        "san-conformance-srpboot",
+        &rom("conformance", TARGET_URI),
+        t.port,
+    )
+    .args(["-m", "64"])
+    .timeout_secs(180)
+    .run();
+    assert_eq!(
+        ours.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        ours.describe()
+    );
+    let summary = ours
+        .serial
+        .lines()
+        .find(|l| l.starts_with("SUMMARY"))
+        .unwrap_or_else(|| panic!("{}", ours.describe()));
     assert!(summary.contains("anomalies=0"), "{summary}");
     let root = qemu::workspace_root().join("qemu/conformance");
     let mask = ours.log_dir.join("mask.txt");
     std::fs::write(
         &mask,
-        std::fs::read_to_string(root.join("mask.txt")).unwrap() + &std::fs::read_to_string(root.join("mask-srpboot.txt")).unwrap(),
+        std::fs::read_to_string(root.join("mask.txt")).unwrap()
+            + &std::fs::read_to_string(root.join("mask-srpboot.txt")).unwrap(),
     )
     .unwrap();
     let cmp = Command::new("bash")
@@ -142,10 +252,16 @@ fn conformance_over_srp_matches_seabios() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&cmp.stdout);
-    assert!(cmp.status.success(), "INT 13h over SRP differs from SeaBIOS:\n{text}");
+    assert!(
+        cmp.status.success(),
+        "INT 13h over SRP differs from SeaBIOS:\n{text}"
+    );
     t.kill();
     assert!(t.output().contains(" B out"), "{}", t.output());
-    assert!(before == std::fs::read(&disk).unwrap(), "the conformance run must restore what it wrote");
+    assert!(
+        before == std::fs::read(&disk).unwrap(),
+        "the conformance run must restore what it wrote"
+    );
 }
 
 /// The target crashes (kill -9) and comes back while the loader is reading:
@@ -171,12 +287,33 @@ fn boot_survives_a_target_restart() {
     // and let the VM go on: its next request meets a target that has never
     // heard of its connection.
     let mut child = Command::new("qemu-system-x86_64")
-        .args(["-display", "none", "-vga", "none", "-m", "256", "-no-reboot"])
-        .args(["-serial", &format!("file:{}", logdir("restart").join("com1.log").display())])
+        .args([
+            "-display",
+            "none",
+            "-vga",
+            "none",
+            "-m",
+            "256",
+            "-no-reboot",
+        ])
+        .args([
+            "-serial",
+            &format!("file:{}", logdir("restart").join("com1.log").display()),
+        ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
-        .args(["-monitor", &format!("unix:{},server=on,wait=off", monitor.display())])
+        .args([
+            "-monitor",
+            &format!("unix:{},server=on,wait=off", monitor.display()),
+        ])
         .args(["-netdev", &netdev])
-        .args(["-device", &format!("virtio-net-pci,netdev=n0,romfile={},mac={}", rom.display(), tools::sanboot::ROM_MAC)])
+        .args([
+            "-device",
+            &format!(
+                "virtio-net-pci,netdev=n0,romfile={},mac={}",
+                rom.display(),
+                tools::sanboot::ROM_MAC
+            ),
+        ])
         .spawn()
         .unwrap();
     let log = logdir("restart").join("com1.log");
@@ -206,8 +343,15 @@ fn boot_survives_a_target_restart() {
     };
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(restarted, "GRUB never started the kernel load:\n{text}");
-    assert!(text.contains("srpboot: reconnected"), "the ROM never had to reconnect:\n{text}");
-    assert!(text.contains("SRPBOOT-LINUX-OK"), "boot did not complete:\n{text}\n{}", t.output());
+    assert!(
+        text.contains("srpboot: reconnected"),
+        "the ROM never had to reconnect:\n{text}"
+    );
+    assert!(
+        text.contains("SRPBOOT-LINUX-OK"),
+        "boot did not complete:\n{text}\n{}",
+        t.output()
+    );
     let _ = status;
 }
 
@@ -217,9 +361,21 @@ fn boot_survives_a_target_restart() {
 fn syslinux_boots_from_linux_lio_srpt() {
     let disk = disk_copy("syslinux", "lio");
     let lio = LioTarget::start(Some(&disk), &logdir("lio"));
-    let out = qemu_on_segment("san-lio-syslinux", &rom("lio", TARGET_URI), lio.port).timeout_secs(180).run();
-    assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}\n(target log: {})", out.describe(), lio.log.display());
-    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+    let out = qemu_on_segment("san-lio-syslinux", &rom("lio", TARGET_URI), lio.port)
+        .timeout_secs(180)
+        .run();
+    assert!(
+        out.serial.contains("SRPBOOT-SYSLINUX-OK"),
+        "{}\n(target log: {})",
+        out.describe(),
+        lio.log.display()
+    );
+    assert_eq!(
+        out.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        out.describe()
+    );
 }
 
 /// The same production code on QEMU's other common NIC: the e1000 driver,
@@ -227,7 +383,11 @@ fn syslinux_boots_from_linux_lio_srpt() {
 #[test]
 fn syslinux_boots_over_e1000() {
     let elf = qemu::target_dir().join("rom/i686-rom/rom/rom16");
-    assert!(elf.exists(), "{} is missing: run `cargo xtask rom`", elf.display());
+    assert!(
+        elf.exists(),
+        "{} is missing: run `cargo xtask rom`",
+        elf.display()
+    );
     let dir = logdir("e1000");
     let plain = dir.join("srpboot-e1000.rom");
     let romtool = Path::new(env!("CARGO_BIN_EXE_romtool"));
@@ -244,8 +404,25 @@ fn syslinux_boots_over_e1000() {
     configure_rom(romtool, &plain, &rom, TARGET_URI, ROM_IP);
     let disk = disk_copy("syslinux", "e1000");
     let t = target(&disk, "e1000");
-    let out = qemu_on_segment_with("san-e1000", &rom, t.port, "e1000").timeout_secs(120).run();
-    assert!(out.serial.contains("srpboot: e1000 52:54:00:77:00:02 link up"), "{}", out.describe());
-    assert!(out.serial.contains("SRPBOOT-SYSLINUX-OK"), "{}\n{}", out.describe(), t.output());
-    assert_eq!(out.exit_status, Some(debug_exit_status(0x10)), "{}", out.describe());
+    let out = qemu_on_segment_with("san-e1000", &rom, t.port, "e1000")
+        .timeout_secs(120)
+        .run();
+    assert!(
+        out.serial
+            .contains("srpboot: e1000 52:54:00:77:00:02 link up"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.serial.contains("SRPBOOT-SYSLINUX-OK"),
+        "{}\n{}",
+        out.describe(),
+        t.output()
+    );
+    assert_eq!(
+        out.exit_status,
+        Some(debug_exit_status(0x10)),
+        "{}",
+        out.describe()
+    );
 }

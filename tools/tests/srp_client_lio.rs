@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fabric::uri::SrpUri;
-use tools::lio;
 use fabric::wire::Ipv4Address;
+use tools::lio;
 use tools::srp_host::{Client, ClientConfig, ClientError};
 
 fn sha256(data: &[u8]) -> String {

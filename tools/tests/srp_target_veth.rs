@@ -85,7 +85,11 @@ fn whole_lun_over_veth_between_namespaces() {
     // SAFETY: geteuid has no preconditions.
     // No silent skip: the test suite runs as root (CI does), with iproute2
     // installed by scripts/setup.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "needs root for network namespaces and AF_PACKET");
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "needs root for network namespaces and AF_PACKET"
+    );
     let ns = Netns::new().expect("cannot create network namespaces / veth (iproute2, root)");
     let id = std::process::id() % 100_000;
     let dir = std::env::temp_dir().join(format!("srpt-veth-{}", std::process::id()));

@@ -31,7 +31,12 @@ struct Queue {
 
 impl Queue {
     const fn new() -> Self {
-        Queue { frames: [[0; MAX_FRAME]; QUEUE], lens: [0; QUEUE], head: 0, count: 0 }
+        Queue {
+            frames: [[0; MAX_FRAME]; QUEUE],
+            lens: [0; QUEUE],
+            head: 0,
+            count: 0,
+        }
     }
     fn push(&mut self, frame: &[u8]) -> bool {
         if self.count == QUEUE {
@@ -92,7 +97,11 @@ impl Segment {
     /// Turns on impairments.
     pub fn set_faults(&mut self, f: Faults) {
         self.faults = f;
-        self.rng = if f.seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { f.seed };
+        self.rng = if f.seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            f.seed
+        };
     }
 
     fn chance(&mut self, per_64k: u32) -> bool {
@@ -111,7 +120,11 @@ impl Segment {
             self.dropped += 1;
             return;
         }
-        let copies = if self.chance(self.faults.dup_per_64k) { 2 } else { 1 };
+        let copies = if self.chance(self.faults.dup_per_64k) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             if self.queues[to].push(frame) {
                 self.delivered += 1;
@@ -187,7 +200,12 @@ mod tests {
     fn faults_are_deterministic() {
         let run = || {
             let mut s = seg();
-            s.set_faults(Faults { drop_per_64k: 6553, dup_per_64k: 3000, swap_per_64k: 3000, seed: 7 });
+            s.set_faults(Faults {
+                drop_per_64k: 6553,
+                dup_per_64k: 3000,
+                swap_per_64k: 3000,
+                seed: 7,
+            });
             let mut got = std::vec::Vec::new();
             for i in 0..40u8 {
                 s.port(0).transmit(60, |b| b.fill(i)).unwrap();

@@ -31,7 +31,9 @@ pub(crate) fn can_send<const DEPTH: usize, const MSG: usize>(q: &RcQp<DEPTH, MSG
     }
     let w = q.wqe(q.req.cur);
     if !w.assigned && w.kind == WrKind::Read {
-        let reads = (0..q.req.cur).filter(|&i| q.wqe(i).kind == WrKind::Read).count();
+        let reads = (0..q.req.cur)
+            .filter(|&i| q.wqe(i).kind == WrKind::Read)
+            .count();
         return reads < usize::from(q.attr.max_rd_atomic.max(1));
     }
     true

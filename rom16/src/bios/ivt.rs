@@ -18,7 +18,10 @@ impl FarPtr {
     }
     /// From the 32-bit value stored in memory.
     pub fn from_u32(v: u32) -> Self {
-        FarPtr { off: v as u16, seg: (v >> 16) as u16 }
+        FarPtr {
+            off: v as u16,
+            seg: (v >> 16) as u16,
+        }
     }
 }
 

@@ -33,9 +33,19 @@ impl BlockDevice for Disk {
         self.read_only
     }
     fn identity(&self) -> Identity {
-        Identity { pci_bdf: 0x18, scsi_id: 0, lun: 0 }
+        Identity {
+            pci_bdf: 0x18,
+            scsi_id: 0,
+            lun: 0,
+        }
     }
-    fn read<M: PhysMem>(&mut self, mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+    fn read<M: PhysMem>(
+        &mut self,
+        mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError> {
         if let Some(e) = self.fail {
             return Err(e);
         }
@@ -43,7 +53,13 @@ impl BlockDevice for Disk {
         mem.write(buf, &self.data[a..a + count as usize * 512]);
         Ok(())
     }
-    fn write<M: PhysMem>(&mut self, mem: &mut M, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+    fn write<M: PhysMem>(
+        &mut self,
+        mem: &mut M,
+        lba: u64,
+        count: u32,
+        buf: u32,
+    ) -> Result<(), IoError> {
         if let Some(e) = self.fail {
             return Err(e);
         }
@@ -69,8 +85,17 @@ fn setup() -> (Drive<Disk>, Mem) {
     }
     let drive = Drive {
         number: 0x80,
-        chs: Chs { cylinders: 20, heads: 16, sectors: 63 },
-        dev: Disk { data, read_only: false, fail: None, resets: 0 },
+        chs: Chs {
+            cylinders: 20,
+            heads: 16,
+            sectors: 63,
+        },
+        dev: Disk {
+            data,
+            read_only: false,
+            fail: None,
+            resets: 0,
+        },
     };
     let mut mem = Mem(vec![0; 2 << 20]);
     mem.0[0x475] = 1;
@@ -84,7 +109,13 @@ fn call(d: &mut Drive<Disk>, mem: &mut Mem, f: Frame) -> Frame {
 }
 
 fn regs(ax: u16, bx: u16, cx: u16, dx: u16) -> Frame {
-    Frame { eax: ax as u32, ebx: bx as u32, ecx: cx as u32, edx: dx as u32, ..Frame::default() }
+    Frame {
+        eax: ax as u32,
+        ebx: bx as u32,
+        ecx: cx as u32,
+        edx: dx as u32,
+        ..Frame::default()
+    }
 }
 
 fn dap(mem: &mut Mem, at: u32, size: u8, count: u8, seg: u16, off: u16, lba: u64) {
@@ -98,7 +129,13 @@ fn dap(mem: &mut Mem, at: u32, size: u8, count: u8, seg: u16, off: u16, lba: u64
 }
 
 fn ext(ah: u8, dap_seg: u16, dap_off: u16) -> Frame {
-    Frame { eax: (ah as u32) << 8, edx: 0x80, ds: dap_seg, esi: dap_off as u32, ..Frame::default() }
+    Frame {
+        eax: (ah as u32) << 8,
+        edx: 0x80,
+        ds: dap_seg,
+        esi: dap_off as u32,
+        ..Frame::default()
+    }
 }
 
 #[test]
@@ -107,14 +144,24 @@ fn other_drives_are_chained_untouched() {
     let f0 = regs(0x0201, 0x7c00, 0x0001, 0x0081);
     let f = call(&mut d, &mut mem, f0);
     assert_eq!(f.action, ACTION_CHAIN);
-    assert_eq!((f.eax, f.ebx, f.ecx, f.edx), (f0.eax, f0.ebx, f0.ecx, f0.edx));
+    assert_eq!(
+        (f.eax, f.ebx, f.ecx, f.edx),
+        (f0.eax, f0.ebx, f0.ecx, f0.edx)
+    );
 }
 
 #[test]
 fn chs_read_maps_to_lba_and_reports_count() {
     let (mut d, mut mem) = setup();
     // C=1 H=2 S=3 -> LBA (1*16+2)*63+2 = 1136; 2 sectors to 0000:8000.
-    let f = call(&mut d, &mut mem, Frame { es: 0, ..regs(0x0202, 0x8000, 0x0103, 0x0280) });
+    let f = call(
+        &mut d,
+        &mut mem,
+        Frame {
+            es: 0,
+            ..regs(0x0202, 0x8000, 0x0103, 0x0280)
+        },
+    );
     assert!(!f.carry());
     assert_eq!(f.ah(), 0);
     assert_eq!(f.al(), 2);
@@ -163,7 +210,10 @@ fn parameters_and_type() {
 fn edd_check_needs_the_magic() {
     let (mut d, mut mem) = setup();
     let f = call(&mut d, &mut mem, regs(0x4100, 0x55aa, 0, 0x80));
-    assert_eq!((f.ah(), f.bx(), f.cx(), f.carry()), (0x30, 0xaa55, EDD_FEATURES, false));
+    assert_eq!(
+        (f.ah(), f.bx(), f.cx(), f.carry()),
+        (0x30, 0xaa55, EDD_FEATURES, false)
+    );
     let f = call(&mut d, &mut mem, regs(0x4100, 0x1234, 0, 0x80));
     assert!(f.carry());
 }
@@ -236,7 +286,11 @@ fn write_then_read_back_and_read_only() {
 #[test]
 fn transport_errors_map_to_bios_codes() {
     let (mut d, mut mem) = setup();
-    for (e, want) in [(IoError::Timeout, 0x80), (IoError::NotReady, 0xaa), (IoError::Media, 0x04)] {
+    for (e, want) in [
+        (IoError::Timeout, 0x80),
+        (IoError::NotReady, 0xaa),
+        (IoError::Media, 0x04),
+    ] {
         d.dev.fail = Some(e);
         dap(&mut mem, 0x600, 16, 1, 0x2000, 0, 1);
         let f = call(&mut d, &mut mem, ext(0x42, 0, 0x600));

@@ -68,7 +68,9 @@ fn rom(args: &[String]) -> Result<PathBuf, String> {
         let hex = |name: &str, default: u16| -> Result<u16, String> {
             match args.iter().position(|a| a == name).map(|i| args.get(i + 1)) {
                 None => Ok(default),
-                Some(Some(v)) => u16::from_str_radix(v, 16).map_err(|_| format!("{name} {v:?}: expected hex")),
+                Some(Some(v)) => {
+                    u16::from_str_radix(v, 16).map_err(|_| format!("{name} {v:?}: expected hex"))
+                }
                 Some(None) => Err(format!("{name} needs a value")),
             }
         };
@@ -95,7 +97,16 @@ fn build_nic_selftest_roms(ids: &[(u16, u16)]) -> Result<Vec<PathBuf>, String> {
     ids.iter()
         .map(|&(v, d)| {
             let out = nic_selftest_rom(v, d);
-            romtool_build(&elf, &out, &["--vendor".into(), format!("{v:04x}"), "--device".into(), format!("{d:04x}")])?;
+            romtool_build(
+                &elf,
+                &out,
+                &[
+                    "--vendor".into(),
+                    format!("{v:04x}"),
+                    "--device".into(),
+                    format!("{d:04x}"),
+                ],
+            )?;
             Ok(out)
         })
         .collect()
@@ -105,7 +116,11 @@ fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
     // The test-disk flavour gets its own target dir so the two builds never
     // invalidate each other's caches.
     let sub = if test_disk { "rom-testdisk" } else { "rom" };
-    let out = if test_disk { qemu::testdisk_rom() } else { qemu::production_rom() };
+    let out = if test_disk {
+        qemu::testdisk_rom()
+    } else {
+        qemu::production_rom()
+    };
     build_rom_into(test_disk, sub, &out)?;
     Ok(out)
 }
@@ -121,17 +136,26 @@ fn cargo_build_rom(sub: &str, feature: Option<&str>) -> Result<PathBuf, String> 
     let root = qemu::workspace_root();
     let target = qemu::target_dir();
     let mut c = cargo();
-    c.args(["build", "--quiet", "-p", "rom16", "--bin", "rom16", "--profile", "rom"])
-        .arg("--target")
-        .arg(root.join("linker/i686-rom.json"))
-        .args(["-Z", "build-std=core,compiler_builtins"])
-        .args(["-Z", "build-std-features=compiler-builtins-mem"])
-        .args(["-Z", "json-target-spec"])
-        .arg("--target-dir")
-        .arg(target.join(sub))
-        // No file paths or line numbers in the image: smaller, and the bytes
-        // do not depend on where the repository is checked out.
-        .env("RUSTFLAGS", "-Zlocation-detail=none");
+    c.args([
+        "build",
+        "--quiet",
+        "-p",
+        "rom16",
+        "--bin",
+        "rom16",
+        "--profile",
+        "rom",
+    ])
+    .arg("--target")
+    .arg(root.join("linker/i686-rom.json"))
+    .args(["-Z", "build-std=core,compiler_builtins"])
+    .args(["-Z", "build-std-features=compiler-builtins-mem"])
+    .args(["-Z", "json-target-spec"])
+    .arg("--target-dir")
+    .arg(target.join(sub))
+    // No file paths or line numbers in the image: smaller, and the bytes
+    // do not depend on where the repository is checked out.
+    .env("RUSTFLAGS", "-Zlocation-detail=none");
     if let Some(f) = feature {
         c.args(["--features", f]);
     }
@@ -148,7 +172,10 @@ fn check_reproducible() -> Result<(), String> {
     build_rom_into(false, "rom-repro", &again)?;
     let second = std::fs::read(&again).map_err(|e| e.to_string())?;
     if first != second {
-        return Err(format!("ROM build is not reproducible: {} differs from a clean rebuild", again.display()));
+        return Err(format!(
+            "ROM build is not reproducible: {} differs from a clean rebuild",
+            again.display()
+        ));
     }
     println!("xtask: ROM build reproducible ({} bytes)", first.len());
     Ok(())
@@ -156,11 +183,13 @@ fn check_reproducible() -> Result<(), String> {
 
 fn romtool_build(elf: &Path, out: &Path, extra: &[String]) -> Result<(), String> {
     let mut c = cargo();
-    c.args(["run", "--quiet", "-p", "tools", "--bin", "romtool", "--", "build", "--elf"])
-        .arg(elf)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
+    c.args([
+        "run", "--quiet", "-p", "tools", "--bin", "romtool", "--", "build", "--elf",
+    ])
+    .arg(elf)
+    .arg("--out")
+    .arg(out)
+    .args(extra);
     status(c)
 }
 
@@ -189,10 +218,22 @@ fn demo(_args: &[String]) -> Result<(), String> {
     // The host tools the demo runs: srp-target (release: it serves the disk)
     // and romtool (writes the target into a copy of the ROM).
     let mut c = cargo();
-    c.args(["build", "--quiet", "--release", "-p", "tools", "--bin", "srp-target", "--bin", "romtool"]);
+    c.args([
+        "build",
+        "--quiet",
+        "--release",
+        "-p",
+        "tools",
+        "--bin",
+        "srp-target",
+        "--bin",
+        "romtool",
+    ]);
     status(c)?;
     let bin = qemu::target_dir().join("release");
-    println!("building the GRUB + Linux demo disk (first run downloads Debian's kernel package) ...");
+    println!(
+        "building the GRUB + Linux demo disk (first run downloads Debian's kernel package) ..."
+    );
     let disk = tools::images::image("grub-linux");
     let dir = qemu::target_dir().join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
@@ -200,9 +241,24 @@ fn demo(_args: &[String]) -> Result<(), String> {
     std::fs::copy(&disk, &disk_copy).map_err(|e| e.to_string())?;
     let target = sanboot::SrpTargetProc::start(&bin.join("srp-target"), &disk_copy, &[], &dir);
     let configured = dir.join("srpboot.rom");
-    sanboot::configure_rom(&bin.join("romtool"), &rom, &configured, sanboot::TARGET_URI, sanboot::ROM_IP);
-    println!("srp-target serves {} on 127.0.0.1:{} (log: {})", disk_copy.display(), target.port, target.log.display());
-    println!("booting QEMU + SeaBIOS with {} on virtio-net, configured for {} ...", configured.display(), sanboot::TARGET_URI);
+    sanboot::configure_rom(
+        &bin.join("romtool"),
+        &rom,
+        &configured,
+        sanboot::TARGET_URI,
+        sanboot::ROM_IP,
+    );
+    println!(
+        "srp-target serves {} on 127.0.0.1:{} (log: {})",
+        disk_copy.display(),
+        target.port,
+        target.log.display()
+    );
+    println!(
+        "booting QEMU + SeaBIOS with {} on virtio-net, configured for {} ...",
+        configured.display(),
+        sanboot::TARGET_URI
+    );
     let out = sanboot::qemu_on_segment("xtask-demo", &configured, target.port)
         .args(["-m", "256"])
         .until("SRPBOOT-LINUX-OK")
@@ -212,7 +268,10 @@ fn demo(_args: &[String]) -> Result<(), String> {
     println!("(logs: {})", out.log_dir.display());
     println!("--- srp-target ---\n{}", target.output());
     if out.marker_seen {
-        println!("demo: Linux booted from the remote SRP disk in {:.1} s", out.seconds);
+        println!(
+            "demo: Linux booted from the remote SRP disk in {:.1} s",
+            out.seconds
+        );
         Ok(())
     } else {
         Err("Linux did not reach its marker".into())
@@ -228,20 +287,28 @@ fn test(_args: &[String]) -> Result<(), String> {
     let mut c = cargo();
     c.args(["test", "--workspace"]);
     status(c)?;
-    let secs = std::env::var("SRPBOOT_FUZZ_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
+    let secs = std::env::var("SRPBOOT_FUZZ_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
     fuzz(secs)
 }
 
 /// Fuzz targets: the `[[bin]]` names in fuzz/Cargo.toml.
 fn fuzz_targets() -> Result<Vec<String>, String> {
-    let toml = std::fs::read_to_string(qemu::workspace_root().join("fuzz/Cargo.toml")).map_err(|e| e.to_string())?;
+    let toml = std::fs::read_to_string(qemu::workspace_root().join("fuzz/Cargo.toml"))
+        .map_err(|e| e.to_string())?;
     let mut names = vec![];
     let mut in_bin = false;
     for line in toml.lines().map(str::trim) {
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
         } else if in_bin {
-            if let Some(v) = line.strip_prefix("name").map(str::trim).and_then(|r| r.strip_prefix('=')) {
+            if let Some(v) = line
+                .strip_prefix("name")
+                .map(str::trim)
+                .and_then(|r| r.strip_prefix('='))
+            {
                 names.push(v.trim().trim_matches('"').to_string());
             }
         }
@@ -255,9 +322,15 @@ fn fuzz(secs: u32) -> Result<(), String> {
     for t in &targets {
         println!("xtask: fuzzing {t} for {secs} s");
         let mut c = Command::new("bash");
-        c.arg(qemu::workspace_root().join("fuzz/run.sh")).arg(t).arg(secs.to_string());
-        status(c).map_err(|e| format!("fuzz target {t}: {e} (reproducer in fuzz/artifacts/{t}/)"))?;
+        c.arg(qemu::workspace_root().join("fuzz/run.sh"))
+            .arg(t)
+            .arg(secs.to_string());
+        status(c)
+            .map_err(|e| format!("fuzz target {t}: {e} (reproducer in fuzz/artifacts/{t}/)"))?;
     }
-    println!("xtask: {} fuzz targets ran {secs} s each without a crash", targets.len());
+    println!(
+        "xtask: {} fuzz targets ran {secs} s each without a crash",
+        targets.len()
+    );
     Ok(())
 }
