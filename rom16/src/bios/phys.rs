@@ -49,19 +49,18 @@ fn ptr(phys: u32) -> *mut u8 {
 pub fn read(phys: u32, dst: &mut [u8]) {
     // SAFETY: physical memory below 4 GiB is reachable through our flat
     // segment; callers pass addresses the BIOS ABI gives them (caller
-    // buffers, BDA, IVT) or device memory they own. Volatile byte copies so
-    // the compiler never assumes Rust aliasing rules over foreign memory.
-    for (i, b) in dst.iter_mut().enumerate() {
-        *b = unsafe { core::ptr::read_volatile(ptr(phys.wrapping_add(i as u32))) };
-    }
+    // buffers, BDA, IVT) or memory they own (PMM blocks, the low copy),
+    // never our own Rust objects. The address came from an integer, so the
+    // compiler cannot assume anything about what is there: a plain copy
+    // (memcpy: `rep movs`, fast even under emulation) is enough; device
+    // registers go through `nichal`'s volatile accessors, not here.
+    unsafe { core::ptr::copy_nonoverlapping(ptr(phys) as *const u8, dst.as_mut_ptr(), dst.len()) };
 }
 
 /// Copies `src` into physical memory.
 pub fn write(phys: u32, src: &[u8]) {
-    for (i, b) in src.iter().enumerate() {
-        // SAFETY: see `read`.
-        unsafe { core::ptr::write_volatile(ptr(phys.wrapping_add(i as u32)), *b) };
-    }
+    // SAFETY: see `read`.
+    unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), ptr(phys), src.len()) };
 }
 
 /// Fills physical memory with a byte.
