@@ -426,3 +426,27 @@ fn syslinux_boots_over_e1000() {
         out.describe()
     );
 }
+
+/// GRUB → Debian's Linux from Linux's own target: the kernel and initramfs
+/// come over RDMA from LIO `ib_srpt` on `rdma_rxe`.
+#[test]
+fn grub_linux_boots_from_linux_lio_srpt() {
+    let disk = disk_copy("grub-linux", "lio-linux");
+    let lio = LioTarget::start(Some(&disk), &logdir("lio-linux"));
+    let out = qemu_on_segment("san-lio-linux", &rom("lio-linux", TARGET_URI), lio.port)
+        .args(["-m", "256"])
+        .until("SRPBOOT-LINUX-OK")
+        .timeout_secs(300)
+        .run();
+    assert!(
+        out.marker_seen,
+        "{}\n(target log: {})",
+        out.describe(),
+        lio.log.display()
+    );
+    assert!(
+        out.serial.contains("EDD interface=SCSI id: 0 lun: 0"),
+        "{}",
+        out.describe()
+    );
+}
