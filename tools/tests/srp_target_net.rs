@@ -14,8 +14,11 @@ use std::time::Duration;
 use fabric::uri::SrpUri;
 use fabric::wire::Ipv4Address;
 use tools::srp_host::{Client, ClientConfig};
+use tools::srptarget::inprocess::InProcess;
 use tools::srptarget::options::Options;
 use tools::srptarget::server::{Control, Server, STACK};
+
+type Log = Arc<Mutex<Vec<String>>>;
 
 fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("srpt-net-{}-{name}", std::process::id()));
@@ -31,78 +34,6 @@ fn image(dir: &Path, name: &str, bytes: usize, salt: u32) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, &v).unwrap();
     p
-}
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-struct Running {
-    port: u16,
-    ctl: Control,
-    log: Log,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    fn lines(&self, pat: &str) -> Vec<String> {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(pat))
-            .cloned()
-            .collect()
-    }
-    fn wait_for(&self, pat: &str, n: usize) {
-        for _ in 0..500 {
-            if self.lines(pat).len() >= n {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "no {n} x {pat:?} in the target log:\n{}",
-            self.log.lock().unwrap().join("\n")
-        );
-    }
-    fn stop(mut self) -> Vec<String> {
-        self.ctl
-            .stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.handle.take().unwrap().join().unwrap();
-        self.log.lock().unwrap().clone()
-    }
-}
-
-/// Starts a server from command-line options (plus `--listen 127.0.0.1:0`).
-fn serve(args: &[&str]) -> Running {
-    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    a.extend(["--listen".into(), "127.0.0.1:0".into()]);
-    let opts = Options::parse(&a).expect("options");
-    let log: Log = Arc::default();
-    let ctl = Control::new();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let l2 = log.clone();
-    let handle = std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || {
-            let mut t = opts.target().expect("target");
-            let l3 = l2.clone();
-            t.set_log(Box::new(move |s| l3.lock().unwrap().push(s.to_string())));
-            let mut s = Server::new(t, opts.net(), opts.transport().expect("transport"));
-            let l4 = l2.clone();
-            s.log = Box::new(move |s| l4.lock().unwrap().push(s.to_string()));
-            l2.lock().unwrap().push(opts.summary(&s.target, &s));
-            tx.send(s.local_addr().unwrap().port()).unwrap();
-            s.run(&ctl);
-        })
-        .unwrap();
-    let port = rx.recv().unwrap();
-    Running {
-        port,
-        ctl,
-        log,
-        handle: Some(handle),
-    }
 }
 
 fn config(port: u16, mac_last: u8, uri: &str) -> ClientConfig {
@@ -131,7 +62,7 @@ fn fabric_initiator_reads_writes_two_links_at_once() {
     let a = image(&d, "a.img", 2 << 20, 1);
     let b = image(&d, "b.img", 1 << 20, 2);
     let (a_orig, b_orig) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    let srv = serve(&["--disk", a.to_str().unwrap(), "--disk", b.to_str().unwrap()]);
+    let srv = InProcess::serve(&["--disk", a.to_str().unwrap(), "--disk", b.to_str().unwrap()]);
     let port = srv.port;
     // Initiator 1 on LUN 0: whole read, writes, read back.
     let t1 = on_big_stack(move || {
@@ -209,7 +140,7 @@ fn copy_on_write_keeps_the_base_and_survives_a_restart() {
         "--cow",
         cow.to_str().unwrap(),
     ];
-    let srv = serve(&args);
+    let srv = InProcess::serve(&args);
     let port = srv.port;
     let pat: Vec<u8> = (0..(64 << 10) as u32).map(|i| (i * 13) as u8).collect();
     let p2 = pat.clone();
@@ -238,7 +169,7 @@ fn copy_on_write_keeps_the_base_and_survives_a_restart() {
     srv.stop();
     assert!(std::fs::read(&a).unwrap() == orig, "base image unchanged");
     // Restart: initiator 2's overlay is still there.
-    let srv = serve(&args);
+    let srv = InProcess::serve(&args);
     let port = srv.port;
     on_big_stack(move || {
         let mut c = Client::connect(config(port, 2, "srp://192.168.77.1")).unwrap();
@@ -258,7 +189,7 @@ fn acl_rejects_and_a_new_login_replaces_the_old_channel() {
     let d = tmpdir("acl");
     let a = image(&d, "a.img", 256 << 10, 3);
     // Port ID of MAC 52:54:00:77:00:02 as Linux forms it.
-    let srv = serve(&[
+    let srv = InProcess::serve(&[
         "--disk",
         a.to_str().unwrap(),
         "--allow",
@@ -323,7 +254,7 @@ fn acl_rejects_and_a_new_login_replaces_the_old_channel() {
 fn link_loss_closes_the_channel() {
     let d = tmpdir("loss");
     let a = image(&d, "a.img", 32 << 20, 4);
-    let srv = serve(&["--disk", a.to_str().unwrap()]);
+    let srv = InProcess::serve(&["--disk", a.to_str().unwrap()]);
     // An initiator process that dies mid-read: the TCP link just goes away.
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_srp-client"))
         .args([

@@ -8,7 +8,6 @@
 //! rdma_cm port keeps working next to it.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,8 +23,9 @@ use fabric::uri::SrpUri;
 use fabric::wire::{EthernetAddress, Ipv4Address};
 use tools::netdev::NetDev;
 use tools::srp_host::{Client, ClientConfig, HostChannel, HostMem, MSG, SLOTS};
+use tools::srptarget::inprocess::InProcess;
 use tools::srptarget::options::Options;
-use tools::srptarget::server::{Control, Server, STACK};
+use tools::srptarget::server::STACK;
 
 const GUID: u64 = 0x0002_c903_0011_2233;
 const TARGET_IP: Ipv4Address = Ipv4Address([192, 168, 77, 1]);
@@ -40,68 +40,6 @@ fn image(name: &str, bytes: usize) -> (PathBuf, Vec<u8>) {
     let p = d.join("disk.img");
     std::fs::write(&p, &v).unwrap();
     (p, v)
-}
-
-type Log = Arc<Mutex<Vec<String>>>;
-
-struct Running {
-    port: u16,
-    ctl: Control,
-    log: Log,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    fn all(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-    fn wait_for(&self, pat: &str) {
-        for _ in 0..500 {
-            if self.all().contains(pat) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("no {pat:?} in the target log:\n{}", self.all());
-    }
-    fn stop(mut self) -> String {
-        self.ctl
-            .stop
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.handle.take().unwrap().join().unwrap();
-        self.all()
-    }
-}
-
-fn serve(args: &[&str]) -> Running {
-    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    a.extend(["--listen".into(), "127.0.0.1:0".into()]);
-    let opts = Options::parse(&a).expect("options");
-    let log: Log = Arc::default();
-    let ctl = Control::new();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let l2 = log.clone();
-    let handle = std::thread::Builder::new()
-        .stack_size(STACK)
-        .spawn(move || {
-            let mut t = opts.target().expect("target");
-            let l3 = l2.clone();
-            t.set_log(Box::new(move |s| l3.lock().unwrap().push(s.to_string())));
-            let mut s = Server::new(t, opts.net(), opts.transport().expect("transport"));
-            let l4 = l2.clone();
-            s.log = Box::new(move |s| l4.lock().unwrap().push(s.to_string()));
-            l2.lock().unwrap().push(opts.summary(&s.target, &s));
-            tx.send(s.local_addr().unwrap().port()).unwrap();
-            s.run(&ctl);
-        })
-        .unwrap();
-    let port = rx.recv().unwrap();
-    Running {
-        port,
-        ctl,
-        log,
-        handle: Some(handle),
-    }
 }
 
 fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> JoinHandle<T> {
@@ -201,7 +139,7 @@ fn classic_login_and_read(port: u16, mac_last: u8, sid: u64, blocks: u64) -> Vec
 fn classic_login_through_the_default_service_id_reads_blocks() {
     let (img, orig) = image("default", 1 << 20);
     let guid = format!("0x{GUID:016x}");
-    let srv = serve(&["--disk", img.to_str().unwrap(), "--guid", &guid]);
+    let srv = InProcess::serve(&["--disk", img.to_str().unwrap(), "--guid", &guid]);
     let port = srv.port;
     let sum = srv.all();
     assert!(
@@ -214,7 +152,7 @@ fn classic_login_through_the_default_service_id_reads_blocks() {
         .join()
         .unwrap();
     assert!(data == orig[..64 * 512], "blocks read back differ");
-    srv.wait_for("logout:");
+    srv.wait_for("logout:", 1);
     // The rdma_cm port answers next to it, with the rdma_cm layout.
     let data = on_big_stack(move || {
         let mut c = ClientConfig::new(
@@ -234,7 +172,7 @@ fn classic_login_through_the_default_service_id_reads_blocks() {
     .unwrap()
     .unwrap();
     assert!(data == orig[8 * 512..16 * 512]);
-    let all = srv.stop();
+    let all = srv.stop().join("\n");
     assert!(
         all.contains(&format!("IB CM service ID 0x{GUID:016x})")),
         "the login line names the service ID:\n{all}"
@@ -249,7 +187,7 @@ fn classic_login_through_the_default_service_id_reads_blocks() {
 fn explicit_service_ids_replace_the_default_and_off_turns_them_off() {
     let (img, orig) = image("explicit", 256 << 10);
     let guid = format!("0x{GUID:016x}");
-    let srv = serve(&[
+    let srv = InProcess::serve(&[
         "--disk",
         img.to_str().unwrap(),
         "--guid",
@@ -263,19 +201,19 @@ fn explicit_service_ids_replace_the_default_and_off_turns_them_off() {
         .join()
         .unwrap();
     assert!(data == orig[..8 * 512]);
-    srv.wait_for("logout:");
+    srv.wait_for("logout:", 1);
     // The GUID is no longer a service ID: REJ 8 (invalid service ID).
     assert_eq!(rejected(port, 5, GUID), Some(8));
-    let all = srv.stop();
+    let all = srv.stop().join("\n");
     assert!(all.contains("service ID 0x1122334455667788"), "{all}");
     assert!(all.contains("service ID 0x0000000000000099"), "{all}");
     assert!(!all.contains(&format!("service ID 0x{GUID:016x}")), "{all}");
 
-    let srv = serve(&["--disk", img.to_str().unwrap(), "--service-id", "off"]);
+    let srv = InProcess::serve(&["--disk", img.to_str().unwrap(), "--service-id", "off"]);
     let port = srv.port;
     let default_guid = 0x5054_00ff_fe77_0001;
     assert_eq!(rejected(port, 6, default_guid), Some(8));
-    let all = srv.stop();
+    let all = srv.stop().join("\n");
     assert!(all.contains("plain IB CM service IDs: none"), "{all}");
 }
 

@@ -12,6 +12,7 @@
 //! The core (`lun`, `scsi`, `target`) never touches the network, so every
 //! protocol and SCSI rule is tested in-process.
 
+pub mod inprocess;
 pub mod lun;
 pub mod options;
 pub mod scsi;
