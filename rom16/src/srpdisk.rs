@@ -535,8 +535,20 @@ impl BlockDevice for SrpDisk {
     ) -> Result<(), IoError> {
         self.transfer(true, lba, count, buf)
     }
+    /// SYNCHRONIZE CACHE, waiting at most one I/O deadline.
     fn flush(&mut self) -> Result<(), IoError> {
-        Ok(())
+        let start = now(&self.clock);
+        let h = self.scsi.start_sync(start).map_err(|e| io_error(&e))?;
+        loop {
+            let t = now(&self.clock);
+            self.scsi.poll(t);
+            if let Some(r) = self.scsi.finish(h) {
+                return r.map(|_| ()).map_err(|e| io_error(&e));
+            }
+            if t.since(start) > IO_WAIT {
+                return Err(IoError::Timeout);
+            }
+        }
     }
     fn reset(&mut self) -> Result<(), IoError> {
         Ok(())
