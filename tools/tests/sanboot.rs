@@ -450,3 +450,54 @@ fn grub_linux_boots_from_linux_lio_srpt() {
         out.describe()
     );
 }
+
+/// The target refuses our login (its ACL admits another initiator) or has no
+/// such LUN: one line naming the reason, no drive, and the BIOS moves on.
+#[test]
+fn login_reject_and_missing_lun_fall_through() {
+    let disk = disk_copy("syslinux", "reject");
+    let t = SrpTargetProc::start(
+        Path::new(env!("CARGO_BIN_EXE_srp-target")),
+        &disk,
+        &["--allow", "0x00000000000000005054000000000099"],
+        &logdir("reject"),
+    );
+    let out = qemu_on_segment("san-login-reject", &rom("reject", TARGET_URI), t.port)
+        .until_bios_log("No bootable device")
+        .timeout_secs(120)
+        .run();
+    assert!(out.marker_seen, "{}", out.describe());
+    let line = out
+        .serial
+        .lines()
+        .find(|l| l.starts_with("srpboot: SRP login failed"))
+        .unwrap_or_else(|| panic!("no login failure line:\n{}", out.describe()));
+    assert!(line.to_lowercase().contains("reject"), "{line}");
+    assert!(
+        !out.serial.contains("srpboot: drive 80"),
+        "{}",
+        out.describe()
+    );
+
+    let disk = disk_copy("syslinux", "no-lun");
+    let t = target(&disk, "no-lun");
+    let out = qemu_on_segment("san-no-lun", &rom("no-lun", "srp://192.168.77.1/5"), t.port)
+        .until_bios_log("No bootable device")
+        .timeout_secs(120)
+        .run();
+    assert!(out.marker_seen, "{}", out.describe());
+    let line = out
+        .serial
+        .lines()
+        .find(|l| l.starts_with("srpboot: ") && l.contains("failed"))
+        .unwrap_or_else(|| panic!("no failure line:\n{}", out.describe()));
+    assert!(
+        line.to_lowercase().contains("lun") || line.to_lowercase().contains("logical unit"),
+        "{line}"
+    );
+    assert!(
+        !out.serial.contains("srpboot: drive 80"),
+        "{}",
+        out.describe()
+    );
+}
