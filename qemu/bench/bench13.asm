@@ -518,33 +518,7 @@ putfix:
         ret
 
 ;============================================================================ output
-uart_init:
-        push dx
-        push ax
-        mov dx, 0x3f9
-        xor al, al
-        out dx, al                      ; IER = 0
-        mov dx, 0x3fb
-        mov al, 0x80
-        out dx, al                      ; DLAB
-        mov dx, 0x3f8
-        mov al, 1
-        out dx, al                      ; 115200
-        inc dx
-        xor al, al
-        out dx, al
-        mov dx, 0x3fb
-        mov al, 0x03
-        out dx, al                      ; 8N1
-        mov dx, 0x3fa
-        mov al, 0x07
-        out dx, al                      ; FIFO on, cleared
-        mov dx, 0x3fc
-        mov al, 0x03
-        out dx, al                      ; DTR RTS
-        pop ax
-        pop dx
-        ret
+%include "uart.inc"
 
 putc:
         push dx

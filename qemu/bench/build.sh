@@ -21,7 +21,7 @@ TOTAL=$((MIB * 2048))
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench13.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-nasm -f bin -DTOTAL_SECTORS="$TOTAL" -DRAND_N="$RAND_N" -o "$tmp/bench13.bin" "$HERE/bench13.asm"
+nasm -f bin -I "$HERE/../lib/" -DTOTAL_SECTORS="$TOTAL" -DRAND_N="$RAND_N" -o "$tmp/bench13.bin" "$HERE/bench13.asm"
 [ "$(stat -c %s "$tmp/bench13.bin")" -eq $((PROG_SECTORS * 512)) ] ||
     { echo "build.sh: bench13.bin is not $PROG_SECTORS sectors" >&2; exit 1; }
 mkdir -p "$(dirname "$OUT")"

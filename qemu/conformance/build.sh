@@ -18,7 +18,7 @@ TOTAL=16384
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/conf13.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
-nasm -f bin -I "$HERE/" -o "$tmp/conf13.bin" "$HERE/conf13.asm"
+nasm -f bin -I "$HERE/" -I "$HERE/../lib/" -o "$tmp/conf13.bin" "$HERE/conf13.asm"
 [ "$(stat -c %s "$tmp/conf13.bin")" -eq $((PROG_SECTORS * 512)) ] ||
     { echo "build.sh: conf13.bin is not $PROG_SECTORS sectors" >&2; exit 1; }
 perl -e 'for my $n ('"$PROG_SECTORS"'..'"$((TOTAL - 1))"') { for my $k (0..31) { printf "LBA%08x/%03x\n", $n, 16*$k } }' \
