@@ -26,7 +26,7 @@
     .set COM1,       0x3f8
     .set BDA_SEG,    0x40
     .set BDA_BASEMEM_KB, 0x13
-    .set DMA_BYTES, 52 * 1024       # NIC DMA region (rom16/src/nichal.rs DMA_LEN)
+    .set DMA_BYTES, 80 * 1024       # NIC DMA region (rom16/src/nichal.rs DMA_LEN)
 
     .section .header, "ax"
     .code16

@@ -109,8 +109,9 @@ impl Clock {
 const PORT_A: u16 = 0x92;
 const ONE_MIB: u32 = 0x10_0000;
 /// Bytes of NIC DMA memory (entry16.s DMA_BYTES allocates this plus 4 KiB
-/// of alignment slack from PMM).
-const DMA_LEN: usize = 52 * 1024;
+/// of alignment slack from PMM): a legacy virtio-net's two 256-entry queues
+/// (24 KiB) plus 12 buffers for 4 KiB-MTU frames (50 KiB).
+const DMA_LEN: usize = 80 * 1024;
 /// A word of ours to probe A20 with (anywhere: the probe flips bit 20).
 static A20_PROBE: RomCell<u32> = RomCell::new(0);
 

@@ -38,6 +38,15 @@ const SLOTS: usize = 4;
 const IU: usize = 512;
 /// Commands one INT 13h transfer keeps in flight.
 const IN_FLIGHT: usize = 4;
+/// Path MTU we ask for first (our NIC drivers take 4 KiB frames where the
+/// DMA region allows), and the one every RoCE port supports on a
+/// 1500-byte link. A target whose link cannot carry 4096 refuses the CM
+/// REQ (Linux rxe fails the QP modify, srp-target sends REJ "invalid
+/// MTU"); then we log in again at 1024.
+const PREFERRED_MTU: usize = 4096;
+const FALLBACK_MTU: usize = 1024;
+/// How long one full-size packet may take to arrive (`probe_path_mtu`).
+const PROBE_WAIT: Duration = Duration::from_secs(1);
 
 /// Policy: how long each step may take before we call it failed.
 const LINK_WAIT: Duration = Duration::from_secs(3);
@@ -113,6 +122,14 @@ impl RomNic {
             RomNic::E1000(n) => n.quiesce(),
         }
     }
+
+    /// Brings a quiesced device back (no-op while it runs).
+    pub fn resume(&mut self) -> Result<(), &'static str> {
+        match self {
+            RomNic::Virtio(n) => n.resume().map_err(|e| e.reason()),
+            RomNic::E1000(n) => n.resume().map_err(|e| e.reason()),
+        }
+    }
 }
 
 impl Nic for RomNic {
@@ -158,6 +175,10 @@ extern "C" {
     /// Offset of the sBFT area in the low copy (linker script).
     static sbft_area: u8;
 }
+
+/// The path MTU probe reads one full-size packet into this.
+static PROBE_BUF: crate::romstate::RomCell<[u8; PREFERRED_MTU]> =
+    crate::romstate::RomCell::new([0; PREFERRED_MTU]);
 
 /// Parameter data (INQUIRY, READ CAPACITY) lands here.
 static SCRATCH: crate::romstate::RomCell<[u8; fabric::srp::scsi::SCRATCH_LEN as usize]> =
@@ -228,14 +249,11 @@ impl SrpDisk {
         hc.netmask = Ipv4Address(prefix_mask(cfg.prefix_len));
         hc.gateway = cfg.gateway.map(|g| Ipv4Address(g.octets()));
         let target_ip = Ipv4Address(cfg.target_ip.octets());
-        let mut chan = Chan::new(
-            nic,
-            PhysMemory,
-            hc,
-            CmConfig::default(),
-            target_ip,
-            cfg.target_port,
-        );
+        let cm = CmConfig {
+            max_path_mtu: PREFERRED_MTU,
+            ..CmConfig::default()
+        };
+        let mut chan = Chan::new(nic, PhysMemory, hc, cm, target_ip, cfg.target_port);
 
         // ARP first: the target port ID may derive from the target's MAC.
         let start = now(&clock);
@@ -272,7 +290,7 @@ impl SrpDisk {
             blocks: 0,
             block_len: 0,
         };
-        if let Err(e) = disk.login() {
+        if let Err(e) = disk.login_any_mtu().and_then(|()| disk.probe_path_mtu()) {
             let _ = write!(w, "srpboot: {e}\n");
             disk.quiesce();
             return Err(());
@@ -320,7 +338,7 @@ impl SrpDisk {
                 initiator_ip: ip,
                 target_ip,
                 rdma_cm_port: cfg.target_port,
-                path_mtu: 3, // 1024: what the CM negotiates on a 1500-byte link
+                path_mtu: mtu_code(session.channel().path_mtu()),
                 initiator_guid: eui64_from_mac(EthernetAddress(mac)),
                 target_guid: uri.target_guid(target_mac),
                 qpn_hint: hca.qpn(0),
@@ -332,6 +350,59 @@ impl SrpDisk {
         let at = phys::low_addr_of(core::ptr::addr_of!(sbft_area));
         phys::write(at, &buf[..len]);
         at
+    }
+
+    fn chan_mut(&mut self) -> &mut Chan {
+        self.scsi.session_mut().channel_mut()
+    }
+
+    fn max_path_mtu(&self) -> usize {
+        self.scsi.session().channel().cm().config().max_path_mtu
+    }
+
+    /// Logs in; if the target refuses our preferred path MTU (any refusal
+    /// but a timeout: a REJ may not say why), once more at 1024.
+    fn login_any_mtu(&mut self) -> Result<(), LoginFailure> {
+        match self.login() {
+            Err(e) if self.max_path_mtu() > FALLBACK_MTU && !e.timed_out() => {
+                let mut w = ConsoleWriter;
+                let _ = write!(w, "srpboot: {e}; again at path MTU {FALLBACK_MTU}\n");
+                self.chan_mut().cm_mut().set_max_path_mtu(FALLBACK_MTU);
+                self.scsi.reset();
+                self.login()
+            }
+            r => r,
+        }
+    }
+
+    /// Both ends may agree on path MTU 4096 while the link between them
+    /// cannot carry it: LIO on rdma_rxe accepts 4096 over a 1500-byte
+    /// netdev and its 4 KiB packets vanish. So one read of a full-size
+    /// packet proves the path; on silence we log in again at 1024 (no
+    /// fragment or error ever tells us).
+    fn probe_path_mtu(&mut self) -> Result<(), LoginFailure> {
+        let mtu = self.scsi.session().channel().path_mtu();
+        if mtu <= FALLBACK_MTU || self.block_len == 0 {
+            return Ok(());
+        }
+        let blocks = (mtu as u64 / self.block_len as u64).clamp(1, self.blocks);
+        let buf = PROBE_BUF.with(|b| phys::addr_of(b.as_mut_ptr())) as u64;
+        let mut x = Transfer::<1>::read(0, blocks, buf);
+        let start = now(&self.clock);
+        loop {
+            let t = now(&self.clock);
+            match x.poll(t, &mut self.scsi) {
+                Some(Ok(())) => return Ok(()),
+                // Not a path problem: the INT 13h calls will see it too.
+                Some(Err(_)) => return Ok(()),
+                None if t.since(start) > PROBE_WAIT => break,
+                None => {}
+            }
+        }
+        x.abandon(&mut self.scsi);
+        console::str("srpboot: 4 KiB packets do not arrive: again at path MTU 1024\n");
+        self.chan_mut().cm_mut().set_max_path_mtu(FALLBACK_MTU);
+        self.login()
     }
 
     /// Logs in (again) and waits until the unit is ready.
@@ -370,18 +441,41 @@ impl SrpDisk {
         Ok(())
     }
 
+    /// Brings the NIC back after [`SrpDisk::quiesce`] and waits for its
+    /// link (a frame sent before would be lost and cost a retransmission
+    /// timeout). Frames the target sent meanwhile were lost; RC
+    /// retransmission or a re-login recovers.
+    fn resume_nic(&mut self) -> Result<(), IoError> {
+        let clock = self.clock;
+        let nic = self.chan_mut().hca_mut().nic_mut();
+        if let Err(why) = nic.resume() {
+            return fail(why).map_err(|()| IoError::NotReady);
+        }
+        let start = now(&clock);
+        while !nic.link_up() {
+            if now(&clock).since(start) > LINK_WAIT {
+                return fail("no link").map_err(|()| IoError::NotReady);
+            }
+        }
+        Ok(())
+    }
+
     /// Sectors and sector size, for the banner.
     pub fn describe(&self) {
         let mut w = ConsoleWriter;
         let _ = write!(
             w,
-            "srpboot: LUN {}: {} blocks of {} bytes\n",
-            self.lun, self.blocks, self.block_len
+            "srpboot: LUN {}: {} blocks of {} bytes\nsrpboot: path MTU {}\n",
+            self.lun,
+            self.blocks,
+            self.block_len,
+            self.scsi.session().channel().path_mtu()
         );
     }
 
     /// Runs one transfer to the end, reconnecting and retrying on failure.
     fn transfer(&mut self, write: bool, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+        self.resume_nic()?;
         let mut last = IoError::Timeout;
         for attempt in 0..IO_ATTEMPTS {
             if attempt > 0 || self.scsi.state() != DeviceState::Ready {
@@ -410,6 +504,8 @@ impl SrpDisk {
                             count,
                             lba
                         );
+                        // Nothing is in flight any more (poll ends a
+                        // transfer only after its commands ended).
                         last = io_error(&e);
                         if !e.is_retryable()
                             && !matches!(last, IoError::NotReady | IoError::Timeout)
@@ -421,6 +517,14 @@ impl SrpDisk {
                     None if t.since(start) > IO_WAIT => {
                         console::str("srpboot: I/O timed out\n");
                         last = IoError::Timeout;
+                        // Small packets pass, full ones vanish: something
+                        // on the path drops jumbo frames. Stay at 1024.
+                        if self.max_path_mtu() > FALLBACK_MTU {
+                            self.chan_mut().cm_mut().set_max_path_mtu(FALLBACK_MTU);
+                        }
+                        // Commands are still out: take them back, or
+                        // their slots stay taken after the re-login.
+                        x.abandon(&mut self.scsi);
                         break;
                     }
                     None => {}
@@ -445,20 +549,21 @@ impl SrpDisk {
     }
 
     /// Stops NIC DMA (the OS takes over) without logging out: the OS
-    /// driver's login replaces our channel.
+    /// driver's login replaces our channel. The next transfer resumes.
     pub fn quiesce(&mut self) {
-        self.scsi
-            .session_mut()
-            .channel_mut()
-            .hca_mut()
-            .nic_mut()
-            .quiesce();
+        self.chan_mut().hca_mut().nic_mut().quiesce();
     }
 }
 
 struct LoginFailure {
     step: &'static str,
     error: BlockError,
+}
+
+impl LoginFailure {
+    fn timed_out(&self) -> bool {
+        self.error == BlockError::NotOpen
+    }
 }
 
 impl core::fmt::Display for LoginFailure {
@@ -481,6 +586,18 @@ fn prefix_mask(prefix: u8) -> [u8; 4] {
         u32::MAX << (32 - prefix.min(32) as u32)
     };
     m.to_be_bytes()
+}
+
+/// The IB encoding of a path MTU (1 = 256 … 5 = 4096; 0 = none).
+fn mtu_code(bytes: usize) -> u8 {
+    match bytes {
+        256 => 1,
+        512 => 2,
+        1024 => 3,
+        2048 => 4,
+        4096 => 5,
+        _ => 0,
+    }
 }
 
 fn lun_of(cfg: &ConfigRepr<'_>) -> fabric::wire::scsi::Lun {
@@ -526,6 +643,12 @@ impl BlockDevice for SrpDisk {
     ) -> Result<(), IoError> {
         self.transfer(false, lba, count, buf)
     }
+    /// iPXE's quiesce heuristic (bios-anchors §1.4): Windows writes a flag
+    /// to the boot disk as its last INT 13h action before its own drivers
+    /// take over, and nothing else tells a BIOS disk that the OS is done
+    /// with it. So every successful write leaves the NIC reset with bus
+    /// mastering off (no DMA into memory the OS may reuse, a clean device
+    /// for the OS driver); the next call brings it back (virtio: < 1 ms).
     fn write<M: PhysMem>(
         &mut self,
         _mem: &mut M,
@@ -533,10 +656,15 @@ impl BlockDevice for SrpDisk {
         count: u32,
         buf: u32,
     ) -> Result<(), IoError> {
-        self.transfer(true, lba, count, buf)
+        let r = self.transfer(true, lba, count, buf);
+        if r.is_ok() {
+            self.quiesce();
+        }
+        r
     }
     /// SYNCHRONIZE CACHE, waiting at most one I/O deadline.
     fn flush(&mut self) -> Result<(), IoError> {
+        self.resume_nic()?;
         let start = now(&self.clock);
         let h = self.scsi.start_sync(start).map_err(|e| io_error(&e))?;
         loop {
@@ -546,6 +674,9 @@ impl BlockDevice for SrpDisk {
                 return r.map(|_| ()).map_err(|e| io_error(&e));
             }
             if t.since(start) > IO_WAIT {
+                // Free the command's slot: the next call logs in again.
+                self.scsi.reset();
+                let _ = self.scsi.finish(h);
                 return Err(IoError::Timeout);
             }
         }

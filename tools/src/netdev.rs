@@ -323,6 +323,11 @@ impl DgramNic {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.sock.local_addr()
     }
+
+    /// Sets the largest frame (default 1514).
+    pub fn set_max_frame(&mut self, n: usize) {
+        self.max_frame = n;
+    }
 }
 
 impl Nic for DgramNic {
@@ -376,6 +381,11 @@ fn last_os_error(what: &str) -> io::Error {
 }
 
 impl PacketNic {
+    /// Sets the largest frame (default 1514; the interface's MTU + 14).
+    pub fn set_max_frame(&mut self, n: usize) {
+        self.max_frame = n;
+    }
+
     /// Opens interface `ifname`. `mac` is ours on the wire; `None` takes the
     /// interface's own.
     ///

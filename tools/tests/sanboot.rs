@@ -68,6 +68,12 @@ fn syslinux_boots_from_srp_target() {
         "{}",
         out.describe()
     );
+    // Our target's link is a QEMU stream socket: jumbo frames pass.
+    assert!(
+        out.serial.contains("srpboot: path MTU 4096"),
+        "{}",
+        out.describe()
+    );
     assert!(
         out.serial.contains("SRPBOOT-SYSLINUX-OK"),
         "{}",
@@ -92,6 +98,30 @@ fn syslinux_boots_from_srp_target() {
 /// sees our drive; and once Linux runs, the SRP boot firmware table the ROM
 /// left in reserved base memory is intact and describes this very session
 /// (what the OS driver needs to log in again as the same initiator).
+/// A target whose link is 1500 bytes refuses path MTU 4096 (CM REJ,
+/// "invalid MTU"): the ROM logs in again at 1024 and the boot goes on.
+#[test]
+fn path_mtu_falls_back_when_the_target_refuses_4096() {
+    let disk = disk_copy("syslinux", "mtu1500");
+    let t = SrpTargetProc::start(
+        Path::new(env!("CARGO_BIN_EXE_srp-target")),
+        &disk,
+        &["--mtu", "1500"],
+        &logdir("mtu1500"),
+    );
+    let out = qemu_on_segment("san-mtu1500", &rom("mtu1500", TARGET_URI), t.port)
+        .timeout_secs(120)
+        .run();
+    assert!(
+        out.serial.contains("again at path MTU 1024")
+            && out.serial.contains("srpboot: path MTU 1024")
+            && out.serial.contains("SRPBOOT-SYSLINUX-OK"),
+        "{}\n{}",
+        out.describe(),
+        t.output()
+    );
+}
+
 #[test]
 fn grub_linux_boots_from_srp_target() {
     let disk = disk_copy("grub-linux", "grub-linux");
@@ -356,7 +386,9 @@ fn boot_survives_a_target_restart() {
 }
 
 /// The same ROM boots from Linux's own target: LIO `ib_srpt` over `rdma_rxe`
-/// in a QEMU VM, exporting the SYSLINUX image.
+/// in a QEMU VM, exporting the SYSLINUX image. rxe accepts path MTU 4096
+/// over its 1500-byte netdev and then its 4 KiB packets vanish: the ROM's
+/// probe read notices and logs in again at 1024 before any INT 13h call.
 #[test]
 fn syslinux_boots_from_linux_lio_srpt() {
     let disk = disk_copy("syslinux", "lio");
@@ -364,6 +396,14 @@ fn syslinux_boots_from_linux_lio_srpt() {
     let out = qemu_on_segment("san-lio-syslinux", &rom("lio", TARGET_URI), lio.port)
         .timeout_secs(180)
         .run();
+    assert!(
+        out.serial.contains(
+            "srpboot: 4 KiB packets do not arrive: again at path MTU 1024"
+        ) && out.serial.contains("srpboot: path MTU 1024"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.serial.contains("I/O timed out"), "{}", out.describe());
     assert!(
         out.serial.contains("SRPBOOT-SYSLINUX-OK"),
         "{}\n(target log: {})",
@@ -380,15 +420,15 @@ fn syslinux_boots_from_linux_lio_srpt() {
 
 /// The same production code on QEMU's other common NIC: the e1000 driver,
 /// with the image's PCIR IDs set to 8086:100e by `romtool build`.
-#[test]
-fn syslinux_boots_over_e1000() {
+/// The production ROM rebuilt with e1000's PCIR IDs and configured.
+fn e1000_rom(name: &str) -> PathBuf {
     let elf = qemu::target_dir().join("rom/i686-rom/rom/rom16");
     assert!(
         elf.exists(),
         "{} is missing: run `cargo xtask rom`",
         elf.display()
     );
-    let dir = logdir("e1000");
+    let dir = logdir(name);
     let plain = dir.join("srpboot-e1000.rom");
     let romtool = Path::new(env!("CARGO_BIN_EXE_romtool"));
     let o = Command::new(romtool)
@@ -402,6 +442,12 @@ fn syslinux_boots_over_e1000() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rom = dir.join("configured.rom");
     configure_rom(romtool, &plain, &rom, TARGET_URI, ROM_IP);
+    rom
+}
+
+#[test]
+fn syslinux_boots_over_e1000() {
+    let rom = e1000_rom("e1000");
     let disk = disk_copy("syslinux", "e1000");
     let t = target(&disk, "e1000");
     let out = qemu_on_segment_with("san-e1000", &rom, t.port, "e1000")
@@ -501,3 +547,65 @@ fn login_reject_and_missing_lun_fall_through() {
         out.describe()
     );
 }
+
+/// A disk whose boot sector is `qemu/quiesce/quiesce13.asm` (3 sectors),
+/// 1 MiB in all.
+fn quiesce_disk(name: &str) -> PathBuf {
+    let root = qemu::workspace_root().join("qemu");
+    let out = logdir(name).join("quiesce.img");
+    let bin = logdir(name).join("quiesce13.bin");
+    let o = Command::new("nasm")
+        .args(["-f", "bin", "-I"])
+        .arg(root.join("lib/"))
+        .arg("-o")
+        .arg(&bin)
+        .arg(root.join("quiesce/quiesce13.asm"))
+        .output()
+        .expect("nasm (scripts/setup installs it)");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut img = std::fs::read(&bin).unwrap();
+    img.resize(1 << 20, 0);
+    std::fs::write(&out, img).unwrap();
+    out
+}
+
+/// iPXE's quiesce heuristic, seen from the loader's side: after a
+/// successful INT 13h write the NIC is reset with bus mastering off (no DMA
+/// behind the OS's back, a clean device for its driver); the next call
+/// brings it back and the data written is read back — on virtio-net
+/// (device status through the legacy I/O BAR) and on e1000.
+#[test]
+fn nic_quiesced_after_a_write_and_back_for_the_next_call() {
+    for (nic, rom) in [
+        ("virtio-net-pci", rom("quiesce-virtio", TARGET_URI)),
+        ("e1000", e1000_rom("quiesce-e1000")),
+    ] {
+        let name = format!("quiesce-{nic}");
+        let disk = quiesce_disk(&name);
+        let t = target(&disk, &name);
+        let out = qemu_on_segment_with(&format!("san-{name}"), &rom, t.port, nic)
+            .timeout_secs(120)
+            .run();
+        let lines: Vec<&str> = out
+            .serial
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| l.starts_with("QUIESCE"))
+            .collect();
+        let status = |s: &str| if nic == "e1000" { "--".to_string() } else { s.to_string() };
+        let want = [
+            format!("QUIESCE boot bme=1 status={}", status("0f")),
+            "QUIESCE write cf=0".to_string(),
+            format!("QUIESCE after-write bme=0 status={}", status("00")),
+            "QUIESCE read cf=0".to_string(),
+            "QUIESCE readback ok".to_string(),
+            format!("QUIESCE after-read bme=1 status={}", status("0f")),
+        ];
+        assert_eq!(lines, want, "{nic}: {}\n{}", out.describe(), t.output());
+        // The write reached the target's image.
+        let written = std::fs::read(&disk).unwrap();
+        let expect: Vec<u8> = (0..512u32).map(|i| (0x5a + 7 * i) as u8).collect();
+        assert_eq!(&written[8 * 512..9 * 512], &expect[..], "{nic}: LBA 8 on the target");
+    }
+}
+

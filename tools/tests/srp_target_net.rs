@@ -304,6 +304,8 @@ fn option_and_startup_errors_are_clear() {
     assert!(err(&["--disk", "x", "--block-size", "1024"]).contains("512 or 4096"));
     assert!(err(&["--disk", "x", "--allow", "nope"]).contains("--allow"));
     assert!(err(&["--disk", "x", "--frobnicate"]).contains("unknown option"));
+    assert!(err(&["--disk", "x", "--mtu", "9001"]).contains("--mtu: 576..=9000"));
+    assert!(err(&["--disk", "x", "--mtu", "big"]).contains("--mtu"));
     assert!(err(&["--disk"]).contains("--disk needs"));
     assert!(err(&["--disk", "x", "--listen", "a:1", "--dgram", "b:1,c:2"]).contains("one of"));
     // Defaults: GUID = EUI-64 of the MAC.

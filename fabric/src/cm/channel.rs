@@ -58,6 +58,11 @@ impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Initiator<N, M, DE
         self.service_id = id;
     }
 
+    /// The path MTU of the current connection (0 when there is none).
+    pub fn path_mtu(&self) -> usize {
+        self.conn.map_or(0, |c| self.cm.path_mtu(c))
+    }
+
     /// The connection manager underneath.
     pub fn cm(&self) -> &Cm<N, M, 1, DEPTH, MSG> {
         &self.cm

@@ -185,6 +185,13 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         Some(self.hca.qpn(qp))
     }
 
+    /// Sets the largest path MTU the next `connect` asks for (the NIC's
+    /// frame size still caps it): an initiator falls back to 1024 when a
+    /// target refuses 4096.
+    pub fn set_max_path_mtu(&mut self, mtu: usize) {
+        self.cfg.max_path_mtu = mtu;
+    }
+
     /// The path MTU a connection uses.
     pub fn path_mtu(&self, conn: ConnId) -> usize {
         self.conns.get(conn.0).map_or(0, |c| c.pmtu)

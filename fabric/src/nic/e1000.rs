@@ -378,6 +378,18 @@ impl<H: Hal> E1000<H> {
         pci::restore_command(&self.hal, self.bdf, self.saved_command);
     }
 
+    /// Brings a quiesced device up again as `new` did (reset, rings,
+    /// receive and transmit enabled). Frames that arrived meanwhile are
+    /// lost; the transport above retransmits. No-op while live.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        if self.live {
+            return Ok(());
+        }
+        self.saved_command = pci::enable_polled_dma(&self.hal, self.bdf);
+        self.live = true;
+        self.bring_up().inspect_err(|_| self.quiesce())
+    }
+
     /// Reads back what [`E1000::quiesce`] promises: receive and transmit
     /// disabled and bus mastering as the firmware left it.
     pub fn is_quiesced(&self) -> bool {

@@ -73,10 +73,15 @@ pub const RX_SLOTS: u16 = 8;
 pub const TX_SLOTS: u16 = 4;
 /// Bytes reserved for the net header in front of each buffer.
 const HDR_ROOM: usize = 16;
-/// Bytes of frame per buffer (≥ 1514, 16-byte multiple).
+/// Bytes of frame per buffer on a standard link (≥ 1514, 16-byte multiple).
 const BUF_LEN: usize = 1536;
-const SLOT_LEN: usize = HDR_ROOM + BUF_LEN;
-/// Largest frame: 1500-byte MTU plus the Ethernet header.
+/// Bytes of frame per buffer when the DMA region has room for them: a
+/// RoCEv2 packet with a 4096-byte payload is 4170 bytes on the wire
+/// (Ethernet 14 + IPv4 20 + UDP 8 + BTH 12 + RETH 16 + 4096 + ICRC 4), so
+/// path MTU 4096 fits. Virtual links (QEMU stream/dgram/user) carry any
+/// frame size; a physical link's MTU is the CM's business (it falls back).
+pub const JUMBO_BUF_LEN: usize = 4224;
+/// Largest frame on a standard link: 1500-byte MTU plus the Ethernet header.
 pub const MAX_FRAME: usize = 1514;
 const ETH_HEADER_LEN: usize = 14;
 
@@ -502,22 +507,15 @@ pub struct VirtioNet<H: Hal, T: Transport> {
     transport: T,
     bdf: Bdf,
     saved_command: u16,
-    rx: SplitQueue,
-    tx: SplitQueue,
-    rx_bufs: usize,
-    tx_bufs: usize,
-    rx_slots: u16,
-    tx_slots: u16,
+    /// Queues, buffers and what was negotiated (rebuilt by `resume`).
+    s: Parts,
     tx_busy: u32,
-    hdr_len: usize,
-    mac: MacAddr,
-    features: u64,
     live: bool,
     /// Diagnostics.
     pub counters: Counters,
 }
 
-/// What `bring_up` produces before the driver object exists.
+/// What `bring_up` sets up: the queues, the buffers, what was negotiated.
 struct Parts {
     rx: SplitQueue,
     tx: SplitQueue,
@@ -526,6 +524,8 @@ struct Parts {
     rx_slots: u16,
     tx_slots: u16,
     hdr_len: usize,
+    /// Frame bytes per buffer: [`BUF_LEN`] or [`JUMBO_BUF_LEN`].
+    buf_len: usize,
     mac: MacAddr,
     features: u64,
 }
@@ -546,22 +546,14 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
     pub fn new(mut hal: H, mut transport: T, bdf: Bdf) -> Result<Self, Error> {
         let saved_command = pci::enable_polled_dma(&hal, bdf);
         match bring_up(&mut hal, &mut transport) {
-            Ok(p) => {
+            Ok(s) => {
                 let nic = VirtioNet {
                     hal,
                     transport,
                     bdf,
                     saved_command,
-                    rx: p.rx,
-                    tx: p.tx,
-                    rx_bufs: p.rx_bufs,
-                    tx_bufs: p.tx_bufs,
-                    rx_slots: p.rx_slots,
-                    tx_slots: p.tx_slots,
+                    s,
                     tx_busy: 0,
-                    hdr_len: p.hdr_len,
-                    mac: p.mac,
-                    features: p.features,
                     live: true,
                     counters: Counters::default(),
                 };
@@ -570,9 +562,31 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
                 Ok(nic)
             }
             Err(e) => {
-                transport.set_status(&hal, STATUS_FAILED);
-                reset(&hal, &transport);
-                pci::restore_command(&hal, bdf, saved_command);
+                give_up(&hal, &transport, bdf, saved_command);
+                Err(e)
+            }
+        }
+    }
+
+    /// Brings a quiesced device up again, as `new` did: reset, fresh
+    /// queues in the same DMA region, every receive buffer posted. Frames
+    /// that arrived meanwhile are lost, as on a cable pull; the transport
+    /// above retransmits. No-op while live.
+    pub fn resume(&mut self) -> Result<(), Error> {
+        if self.live {
+            return Ok(());
+        }
+        self.saved_command = pci::enable_polled_dma(&self.hal, self.bdf);
+        match bring_up(&mut self.hal, &mut self.transport) {
+            Ok(s) => {
+                self.s = s;
+                self.tx_busy = 0;
+                self.live = true;
+                self.transport.notify(&self.hal, RX_QUEUE);
+                Ok(())
+            }
+            Err(e) => {
+                give_up(&self.hal, &self.transport, self.bdf, self.saved_command);
                 Err(e)
             }
         }
@@ -589,17 +603,17 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
 
     /// Negotiated feature bits.
     pub fn features(&self) -> u64 {
-        self.features
+        self.s.features
     }
 
     /// Bytes of virtio-net header in front of each frame (10 or 12).
     pub fn header_len(&self) -> usize {
-        self.hdr_len
+        self.s.hdr_len
     }
 
     /// Queue sizes (receive, transmit).
     pub fn queue_sizes(&self) -> (u16, u16) {
-        (self.rx.size(), self.tx.size())
+        (self.s.rx.size(), self.s.tx.size())
     }
 
     /// The platform, e.g. to read its clock between polls.
@@ -635,15 +649,15 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
     }
 
     fn rx_data(&self, slot: u16) -> usize {
-        self.rx_bufs + slot as usize * SLOT_LEN + HDR_ROOM
+        self.s.rx_bufs + slot as usize * (HDR_ROOM + self.s.buf_len) + HDR_ROOM
     }
 
     fn tx_data(&self, slot: u16) -> usize {
-        self.tx_bufs + slot as usize * SLOT_LEN + HDR_ROOM
+        self.s.tx_bufs + slot as usize * (HDR_ROOM + self.s.buf_len) + HDR_ROOM
     }
 
     fn kick(&mut self, q: u16) {
-        let queue = if q == RX_QUEUE { &self.rx } else { &self.tx };
+        let queue = if q == RX_QUEUE { &self.s.rx } else { &self.s.tx };
         if queue.needs_notify(&self.hal) {
             self.transport.notify(&self.hal, q);
         }
@@ -651,13 +665,20 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
 
     /// Gives finished transmit slots back to the free set.
     fn reclaim_tx(&mut self) {
-        while let Some(u) = self.tx.pop_used(&self.hal) {
+        while let Some(u) = self.s.tx.pop_used(&self.hal) {
             let slot = u.id / 2;
-            if u.id % 2 == 0 && slot < self.tx_slots as u32 {
+            if u.id % 2 == 0 && slot < self.s.tx_slots as u32 {
                 self.tx_busy &= !(1 << slot);
             }
         }
     }
+}
+
+/// Bring-up failed: mark the device FAILED, reset it, restore PCI command.
+fn give_up<H: Hal, T: Transport>(hal: &H, t: &T, bdf: Bdf, saved_command: u16) {
+    t.set_status(hal, STATUS_FAILED);
+    reset(hal, t);
+    pci::restore_command(hal, bdf, saved_command);
 }
 
 fn reset<H: Hal, T: Transport>(hal: &H, t: &T) -> bool {
@@ -715,18 +736,24 @@ fn bring_up<H: Hal, T: Transport>(hal: &mut H, t: &mut T) -> Result<Parts, Error
     };
     let rx_slots = RX_SLOTS.min(rx.size() / 2);
     let tx_slots = TX_SLOTS.min(tx.size() / 2);
-    let rx_bufs = carver
-        .take(rx_slots as usize * SLOT_LEN, 16)
+    // Jumbo buffers when the region has room for them, else standard ones.
+    let (buf_len, rx_bufs, tx_bufs) = [JUMBO_BUF_LEN, BUF_LEN]
+        .into_iter()
+        .find_map(|buf_len| {
+            let mut c = carver.clone();
+            let slot_len = HDR_ROOM + buf_len;
+            let rx_bufs = c.take(rx_slots as usize * slot_len, 16)?;
+            let tx_bufs = c.take(tx_slots as usize * slot_len, 16)?;
+            Some((buf_len, rx_bufs, tx_bufs))
+        })
         .ok_or(Error::NoDmaMemory)?;
-    let tx_bufs = carver
-        .take(tx_slots as usize * SLOT_LEN, 16)
-        .ok_or(Error::NoDmaMemory)?;
+    let slot_len = HDR_ROOM + buf_len;
     // Transmit headers stay all-zero: no checksum offload, no GSO.
-    dma_zero(hal, tx_bufs, tx_slots as usize * SLOT_LEN);
+    dma_zero(hal, tx_bufs, tx_slots as usize * slot_len);
 
     let base = hal.dma_phys();
     for s in 0..tx_slots {
-        let hdr = tx_bufs + s as usize * SLOT_LEN;
+        let hdr = tx_bufs + s as usize * slot_len;
         tx.set_desc(
             hal,
             2 * s,
@@ -738,7 +765,7 @@ fn bring_up<H: Hal, T: Transport>(hal: &mut H, t: &mut T) -> Result<Parts, Error
         tx.set_desc(hal, 2 * s + 1, base + (hdr + HDR_ROOM) as u64, 0, 0, 0);
     }
     for s in 0..rx_slots {
-        let hdr = rx_bufs + s as usize * SLOT_LEN;
+        let hdr = rx_bufs + s as usize * slot_len;
         rx.set_desc(
             hal,
             2 * s,
@@ -751,7 +778,7 @@ fn bring_up<H: Hal, T: Transport>(hal: &mut H, t: &mut T) -> Result<Parts, Error
             hal,
             2 * s + 1,
             base + (hdr + HDR_ROOM) as u64,
-            BUF_LEN as u32,
+            buf_len as u32,
             DESC_F_WRITE,
             0,
         );
@@ -778,6 +805,7 @@ fn bring_up<H: Hal, T: Transport>(hal: &mut H, t: &mut T) -> Result<Parts, Error
         rx_slots,
         tx_slots,
         hdr_len,
+        buf_len,
         mac,
         features,
     })
@@ -785,11 +813,16 @@ fn bring_up<H: Hal, T: Transport>(hal: &mut H, t: &mut T) -> Result<Parts, Error
 
 impl<H: Hal, T: Transport> Nic for VirtioNet<H, T> {
     fn mac(&self) -> MacAddr {
-        self.mac
+        self.s.mac
     }
 
     fn max_frame(&self) -> usize {
-        MAX_FRAME
+        // Without FCS: a buffer holds exactly this much frame.
+        if self.s.buf_len > BUF_LEN {
+            self.s.buf_len
+        } else {
+            MAX_FRAME
+        }
     }
 
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
@@ -797,46 +830,46 @@ impl<H: Hal, T: Transport> Nic for VirtioNet<H, T> {
             return None;
         }
         let (slot, len) = loop {
-            let used = self.rx.pop_used(&self.hal)?;
+            let used = self.s.rx.pop_used(&self.hal)?;
             let slot = (used.id / 2) as u16;
-            if used.id % 2 != 0 || used.id / 2 >= self.rx_slots as u32 {
+            if used.id % 2 != 0 || used.id / 2 >= self.s.rx_slots as u32 {
                 // Not a chain head we posted: nothing to re-post.
                 self.counters.rx_dropped += 1;
                 continue;
             }
             // The device wrote header + frame across the chain.
-            let len = (used.len as usize).wrapping_sub(self.hdr_len);
-            if (ETH_HEADER_LEN..=MAX_FRAME).contains(&len) {
+            let len = (used.len as usize).wrapping_sub(self.s.hdr_len);
+            if (ETH_HEADER_LEN..=self.max_frame()).contains(&len) {
                 break (slot, len);
             }
             self.counters.rx_dropped += 1;
-            self.rx.publish(&mut self.hal, 2 * slot);
+            self.s.rx.publish(&mut self.hal, 2 * slot);
             self.kick(RX_QUEUE);
         };
         self.counters.rx_frames += 1;
         // The slot is ours until the publish below.
         let r = f(self.hal.dma_bytes(self.rx_data(slot), len));
-        self.rx.publish(&mut self.hal, 2 * slot);
+        self.s.rx.publish(&mut self.hal, 2 * slot);
         self.kick(RX_QUEUE);
         Some(r)
     }
 
     fn transmit<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        if !self.live || len == 0 || len > MAX_FRAME {
+        if !self.live || len == 0 || len > self.max_frame() {
             return None;
         }
         self.reclaim_tx();
-        let free = !self.tx_busy & (u32::MAX >> (32 - self.tx_slots as u32));
+        let free = !self.tx_busy & (u32::MAX >> (32 - self.s.tx_slots as u32));
         if free == 0 {
             return None;
         }
         let slot = free.trailing_zeros() as u16;
         // Not published: the slot is ours.
         let r = f(self.hal.dma_bytes_mut(self.tx_data(slot), len));
-        self.tx
+        self.s.tx
             .set_desc_len(&mut self.hal, 2 * slot + 1, len as u32);
         self.tx_busy |= 1 << slot;
-        self.tx.publish(&mut self.hal, 2 * slot);
+        self.s.tx.publish(&mut self.hal, 2 * slot);
         self.kick(TX_QUEUE);
         self.counters.tx_frames += 1;
         Some(r)
@@ -846,7 +879,7 @@ impl<H: Hal, T: Transport> Nic for VirtioNet<H, T> {
         if !self.live {
             return false;
         }
-        if self.features & F_STATUS == 0 {
+        if self.s.features & F_STATUS == 0 {
             return true;
         }
         self.transport.config_read16(&self.hal, CFG_STATUS) & NET_S_LINK_UP != 0

@@ -32,7 +32,7 @@ use crate::wire::srp::{
 const PORT: u16 = 5000;
 const MSG: usize = 8260;
 type Init = Initiator<SharedPort, Mem, 16, MSG>;
-type Tgt = Passive<SharedPort, VecMem, 1, 32, MSG>;
+type Tgt = Passive<SharedPort, VecMem, 2, 32, MSG>;
 type Dev = BlockDevice<Init, Mem, 8, MSG>;
 
 const BLOCKS: u64 = 2048;
@@ -402,6 +402,57 @@ fn block_device_over_cm_and_soft_hca_on_loopback() {
                 wall.as_secs_f64() * 1000.0
             );
         }
+    };
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// A transfer given up mid-flight (the ROM's I/O deadline) must hand its
+/// session slots back: after `abandon` a new login opens the device and a
+/// new transfer runs. (Dropping the transfer instead leaked the slots and
+/// the re-login waited forever for a free one.)
+#[test]
+fn abandoned_transfer_frees_its_slots_for_the_next_login() {
+    let run = || {
+        let (mut dev, mut tgt, mem) = setup(Faults::default());
+        let mut now = 1u64;
+        let open = |dev: &mut Box<Dev>, tgt: &mut MiniTarget, now: &mut u64| {
+            dev.open(Instant(*now)).unwrap();
+            for _ in 0..200_000 {
+                dev.poll(Instant(*now));
+                tgt.poll(Instant(*now));
+                if dev.state() != DeviceState::Opening {
+                    break;
+                }
+                advance(now, dev, tgt);
+            }
+            assert_eq!(dev.state(), DeviceState::Ready, "open");
+        };
+        open(&mut dev, &mut tgt, &mut now);
+        let buf = MEM_BASE + 4096;
+        // As many commands as the session has slots (the ROM's case).
+        let mut x = Transfer::<8>::read(0, BLOCKS, buf);
+        while x.in_flight() < 8 {
+            assert!(x.poll(Instant(now), &mut dev).is_none());
+        }
+        x.abandon(&mut dev);
+        assert_eq!(x.in_flight(), 0);
+        open(&mut dev, &mut tgt, &mut now);
+        let mut y = Transfer::<4>::read(0, 64, buf);
+        let r = loop {
+            if let Some(r) = y.poll(Instant(now), &mut dev) {
+                break r;
+            }
+            tgt.poll(Instant(now));
+            advance(&mut now, &dev, &tgt);
+        };
+        r.unwrap();
+        assert_eq!(mem.get(buf + 63 * 512, 16), pattern(63));
+        assert_eq!(tgt.logins, 2);
     };
     std::thread::Builder::new()
         .stack_size(64 << 20)

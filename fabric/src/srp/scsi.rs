@@ -927,6 +927,23 @@ impl<const K: usize> Transfer<K> {
         self.done
     }
 
+    /// Gives up on the transfer: resets the device (the connection is
+    /// abandoned, outstanding commands end with `LoggedOut`) and takes this
+    /// transfer's commands, so their session slots are free for the next
+    /// login. Dropping a transfer with commands in flight would leak them.
+    pub fn abandon<C: Channel, M: Memory, const S: usize, const I: usize>(
+        &mut self,
+        dev: &mut BlockDevice<C, M, S, I>,
+    ) {
+        dev.reset();
+        for c in self.chunks.iter_mut().flatten() {
+            if let Some(h) = c.cmd.take() {
+                let _ = dev.finish(h);
+            }
+        }
+        self.chunks = [None; K];
+    }
+
     /// Commands in flight.
     pub fn in_flight(&self) -> usize {
         self.chunks

@@ -26,6 +26,11 @@ transport (one of):
                        each connection is its own link (default 127.0.0.1:17701)
   --dgram LOCAL,REMOTE QEMU -netdev dgram: one frame per UDP datagram
   --iface NAME         raw Ethernet on an interface or TAP (AF_PACKET, root)
+  --mtu N              the link's IP MTU (576-9000). Default: 9000 for
+                       --listen/--dgram (QEMU links carry any frame, so
+                       RoCE path MTU 4096 works), the interface's MTU for
+                       --iface. Initiators asking for a larger path MTU
+                       than fits get a CM REJ (invalid MTU)
 
 identity:
   --mac MAC            our MAC (default 52:54:00:77:00:01)
@@ -101,7 +106,14 @@ pub struct Options {
     pub credits: u32,
     /// Per-command traces.
     pub verbose: bool,
+    /// `--mtu`: the link's IP MTU (None: the mode's default).
+    pub mtu: Option<usize>,
 }
+
+/// IP MTU of QEMU's virtual links unless `--mtu` says otherwise.
+pub const VIRTUAL_LINK_MTU: usize = 9000;
+/// Ethernet header bytes a frame adds to the IP MTU (no FCS, no VLAN).
+const ETH_HEADER: usize = 14;
 
 /// Plain IB CM service IDs a link listens on (the CM's listen slots).
 pub const MAX_SERVICE_IDS: usize = 4;
@@ -166,6 +178,7 @@ impl Options {
             allow: None,
             credits: CREDITS,
             verbose: false,
+            mtu: None,
         };
         let mut guid = None;
         let mut service_ids: Option<Vec<u64>> = None;
@@ -274,6 +287,15 @@ impl Options {
                     })?;
                     o.allow.get_or_insert_with(Vec::new).push(id);
                 }
+                "--mtu" => {
+                    let v = val("a number")?;
+                    o.mtu = Some(
+                        v.parse::<usize>()
+                            .ok()
+                            .filter(|m| (576..=9000).contains(m))
+                            .ok_or_else(|| Err(format!("--mtu: 576..=9000, not {v:?}")))?,
+                    );
+                }
                 "--credits" => {
                     let v = val("a number")?;
                     o.credits = v
@@ -344,6 +366,7 @@ impl Options {
             prefix: self.prefix,
             port: self.port,
             service_ids: self.service_ids.clone(),
+            max_frame: self.mtu.unwrap_or(VIRTUAL_LINK_MTU) + ETH_HEADER,
         }
     }
 
@@ -367,13 +390,14 @@ impl Options {
                 })
             }
             Mode::Dgram(l, r) => {
-                let n = DgramNic::open(l.as_str(), r.as_str(), self.mac).map_err(|e| {
+                let mut n = DgramNic::open(l.as_str(), r.as_str(), self.mac).map_err(|e| {
                     if e.kind() == std::io::ErrorKind::AddrInUse {
                         format!("--dgram {l}: address already in use")
                     } else {
                         format!("--dgram {l},{r}: {e}")
                     }
                 })?;
+                n.set_max_frame(self.mtu.unwrap_or(VIRTUAL_LINK_MTU) + ETH_HEADER);
                 Ok(Transport::Single(
                     DevNic {
                         dev: NetDev::Dgram(n),
@@ -382,8 +406,10 @@ impl Options {
                 ))
             }
             Mode::Iface(i) => {
-                let n =
+                let mut n =
                     PacketNic::open(i, Some(self.mac)).map_err(|e| format!("--iface {i}: {e}"))?;
+                let mtu = self.mtu.or_else(|| iface_mtu(i)).unwrap_or(1500);
+                n.set_max_frame(mtu + ETH_HEADER);
                 Ok(Transport::Single(
                     DevNic {
                         dev: NetDev::Packet(n),
@@ -457,4 +483,13 @@ impl Options {
         ));
         s
     }
+}
+
+/// The interface's MTU as the kernel reports it.
+fn iface_mtu(name: &str) -> Option<usize> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -105,6 +105,7 @@ impl Memory for StageMem {
 pub struct TcpNic {
     sock: TcpStream,
     mac: MacAddr,
+    max_frame: usize,
     rx: Vec<u8>,
     rx_at: usize,
     tx: Vec<u8>,
@@ -120,12 +121,13 @@ impl TcpNic {
     ///
     /// # Errors
     /// Socket options failed.
-    pub fn new(sock: TcpStream, mac: MacAddr) -> io::Result<TcpNic> {
+    pub fn new(sock: TcpStream, mac: MacAddr, max_frame: usize) -> io::Result<TcpNic> {
         sock.set_nonblocking(true)?;
         sock.set_nodelay(true)?;
         Ok(TcpNic {
             sock,
             mac,
+            max_frame,
             rx: Vec::with_capacity(1 << 16),
             rx_at: 0,
             tx: Vec::new(),
@@ -211,17 +213,17 @@ impl Nic for TcpNic {
         self.mac
     }
     fn max_frame(&self) -> usize {
-        1514
+        self.max_frame
     }
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        if self.rx.len() - self.rx_at < 4 + 1514 {
+        if self.rx.len() - self.rx_at < 4 + self.max_frame {
             self.fill();
         }
         let (start, len) = self.next_frame()?;
         Some(f(&self.rx[start..start + len]))
     }
     fn transmit<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        if len > 1514 || self.dead {
+        if len > self.max_frame || self.dead {
             return None;
         }
         if self.tx.len() > TX_BACKLOG {
@@ -401,6 +403,8 @@ pub struct NetConfig {
     /// Plain IB CM service IDs (ib_srpt on InfiniBand listens on
     /// `srpt_service_guid`): logins in the classic 64-byte layout.
     pub service_ids: Vec<u64>,
+    /// Largest Ethernet frame on `--listen` links (IP MTU + 14).
+    pub max_frame: usize,
 }
 
 impl<N: LinkNic> Link<N> {
@@ -752,7 +756,7 @@ impl Server {
         }
         for a in accepted {
             match a {
-                Ok((sock, peer)) => match TcpNic::new(sock, self.net.mac) {
+                Ok((sock, peer)) => match TcpNic::new(sock, self.net.mac, self.net.max_frame) {
                     Ok(nic) => {
                         let seed = self.next_seed();
                         let name = format!("tcp {peer}");

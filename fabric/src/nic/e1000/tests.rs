@@ -338,3 +338,20 @@ fn quiesce_stops_engines_resets_and_restores() {
     assert!(n.transmit(60, |_| ()).is_none());
     assert!(!n.link_up());
 }
+
+#[test]
+fn resume_after_quiesce_receives_again() {
+    let mut n = nic(true);
+    n.quiesce();
+    assert!(n.is_quiesced());
+    n.resume().unwrap();
+    assert!(!n.is_quiesced());
+    assert_eq!(n.mac(), MAC);
+    let a: Vec<u8> = (0..60).collect();
+    deliver(&mut n, 0, &a, 0x03, 0);
+    assert_eq!(n.receive(|f| f.to_vec()), Some(a));
+    assert!(n.transmit(60, |b| b.fill(1)).is_some());
+    n.hal().clear_log();
+    n.resume().unwrap();
+    assert!(n.hal().writes().is_empty(), "no-op while live");
+}

@@ -638,3 +638,47 @@ fn not_virtio() {
         Some(Error::NotVirtioNet)
     );
 }
+
+#[test]
+fn jumbo_buffers_when_the_region_has_room() {
+    // 48 KiB: standard buffers (a legacy queue of 256 takes ~20 KiB).
+    assert_eq!(legacy_nic(256).max_frame(), MAX_FRAME);
+    // 128 KiB: buffers for a path MTU 4096 RoCE frame (4170 bytes).
+    let hal = FakeHal::new(LegacyDev::new(256), DMA_PHYS, 128 * 1024);
+    let mut nic = VirtioNet::probe(hal, BDF).unwrap();
+    assert_eq!(nic.max_frame(), JUMBO_BUF_LEN);
+    let pfn = nic.hal().dev.borrow().pfn;
+    let mut rxq = DeviceQueue::legacy(nic.hal(), pfn[0], 256);
+    let mut txq = DeviceQueue::legacy(nic.hal(), pfn[1], 256);
+    let big = frame(7, 4170);
+    assert!(rxq.push_rx(nic.hal_mut(), 10, &big));
+    assert_eq!(nic.receive(|f| f.to_vec()), Some(big.clone()));
+    assert!(nic
+        .transmit(big.len(), |b| b.copy_from_slice(&big))
+        .is_some());
+    assert_eq!(txq.pop_tx(nic.hal_mut()).unwrap().1, big);
+    assert_eq!(nic.transmit(JUMBO_BUF_LEN + 1, |_| ()), None);
+}
+
+#[test]
+fn resume_after_quiesce_brings_the_rings_back() {
+    let mut nic = legacy_nic(256);
+    nic.quiesce();
+    assert!(nic.is_quiesced());
+    assert!(nic.receive(|_| ()).is_none());
+    nic.resume().unwrap();
+    assert!(!nic.is_quiesced());
+    assert_eq!(nic.hal().dev.borrow().status, 7, "DRIVER_OK again");
+    let pfn = nic.hal().dev.borrow().pfn;
+    let mut rxq = DeviceQueue::legacy(nic.hal(), pfn[0], 256);
+    let mut txq = DeviceQueue::legacy(nic.hal(), pfn[1], 256);
+    let f = frame(5, 100);
+    assert!(rxq.push_rx(nic.hal_mut(), 10, &f));
+    assert_eq!(nic.receive(|got| got.to_vec()), Some(f.clone()));
+    assert!(nic.transmit(f.len(), |b| b.copy_from_slice(&f)).is_some());
+    assert_eq!(txq.pop_tx(nic.hal_mut()).unwrap().1, f);
+    // Resume while live changes nothing.
+    nic.hal().clear_log();
+    nic.resume().unwrap();
+    assert!(nic.hal().writes().is_empty());
+}
