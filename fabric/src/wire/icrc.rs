@@ -68,7 +68,10 @@ pub const SEED: u32 = update_const(0xFFFF_FFFF, &[0xFF; 8]);
 // rxe hard-codes this register value; prove ours is the same.
 const _: () = assert!(SEED == 0xDEBB_20E3);
 
-/// Feeds `data` into a raw (not inverted) CRC-32 register.
+/// Feeds `data` into a raw (not inverted) CRC-32 register. (Measured under
+/// TCG with path MTU 4096: the ICRC is about half of the ROM's per-frame
+/// work; reading the data a word at a time changed nothing — the table
+/// lookups are the cost — so the plain loop stays.)
 pub fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
     for &byte in data {
         crc = TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
@@ -159,6 +162,28 @@ mod test {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
         assert_eq!(crc32(b""), 0);
         assert_eq!(!crc32_update(0xFFFF_FFFF, &[0xFF; 8]), !SEED);
+    }
+
+    /// The table loop against the textbook bit-at-a-time CRC, for every
+    /// length 0..70 and every start alignment.
+    #[test]
+    fn word_loop_matches_bitwise_reference() {
+        fn reference(mut crc: u32, data: &[u8]) -> u32 {
+            for &b in data {
+                crc ^= u32::from(b);
+                for _ in 0..8 {
+                    crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                }
+            }
+            crc
+        }
+        let data: [u8; 80] = core::array::from_fn(|i| (i as u8).wrapping_mul(151) ^ 0x3c);
+        for start in 0..4 {
+            for len in 0..70 {
+                let d = &data[start..start + len];
+                assert_eq!(crc32_update(SEED, d), reference(SEED, d), "{start}+{len}");
+            }
+        }
     }
 
     #[test]
