@@ -477,7 +477,7 @@ mod encoder {
         }
 
         fn num(&mut self, ctx: usize, n: u32) {
-            debug_assert!(n >= 1 && n < NUM_LIMIT);
+            debug_assert!((1..NUM_LIMIT).contains(&n));
             let top = 31 - n.leading_zeros();
             for (i, shift) in (0..top).rev().enumerate() {
                 self.bit(ctx + 2 * i, 1);
@@ -815,7 +815,7 @@ mod encoder {
         for _ in 0..6 {
             let tokens = parse(data, &matches, &prices);
             let (out, counts) = encode(data, &tokens);
-            if best.as_ref().map_or(true, |b| out.len() < b.len()) {
+            if best.as_ref().is_none_or(|b| out.len() < b.len()) {
                 best = Some(out);
             }
             prices = Prices::from_counts(&counts);
@@ -859,7 +859,7 @@ mod tests {
                 0 => v.push(rng.next() as u8),
                 1 => {
                     let b = rng.next() as u8;
-                    v.extend(core::iter::repeat(b).take(1 + rng.below(300)));
+                    v.extend(core::iter::repeat_n(b, 1 + rng.below(300)));
                 }
                 2 if !v.is_empty() => {
                     let from = rng.below(v.len());

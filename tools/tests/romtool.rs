@@ -949,7 +949,7 @@ fn body_bytes(len: usize) -> Vec<u8> {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        if seed % 3 == 0 && v.len() > 64 {
+        if seed.is_multiple_of(3) && v.len() > 64 {
             let from = v.len() - 1 - (seed >> 8) as usize % 64;
             let n = 3 + (seed >> 20) as usize % 20;
             for i in 0..n {
