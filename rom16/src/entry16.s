@@ -10,6 +10,10 @@
 #     .bss and the protected-mode stack — lives in a block of extended memory
 #     from the BIOS's POST Memory Manager. SeaBIOS wipes 0x7000-0x90000 before
 #     booting, so base memory can only hold a few KiB of ours.
+#   * The image carries the 32-bit body packed (romfmt/src/pack.rs). At POST
+#     `load_body` (.init16, run from the shadow, never copied to base memory)
+#     fills the body: the image's unpacked part as it is, the rest unpacked
+#     to its link offsets.
 #   * Rust runs in 32-bit protected mode. `pm_call` switches modes with a GDT
 #     whose 32-bit code/data bases are the body's linear address (so
 #     link-time offsets are valid pointers) and whose 16-bit bases are the
