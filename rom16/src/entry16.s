@@ -10,6 +10,10 @@
 #     .bss and the protected-mode stack — lives in a block of extended memory
 #     from the BIOS's POST Memory Manager. SeaBIOS wipes 0x7000-0x90000 before
 #     booting, so base memory can only hold a few KiB of ours.
+#   * The image carries the 32-bit body packed (romfmt/src/pack.rs). At POST
+#     `load_body` (.init16, run from the shadow, never copied to base memory)
+#     fills the body: the image's unpacked part as it is, the rest unpacked
+#     to its link offsets.
 #   * Rust runs in 32-bit protected mode. `pm_call` switches modes with a GDT
 #     whose 32-bit code/data bases are the body's linear address (so
 #     link-time offsets are valid pointers) and whose 16-bit bases are the
@@ -172,16 +176,13 @@ init16_low:
     addl low_base, %eax
     movl %eax, gdt_desc+2
 
-    # Body = the shadow image; then our variables as they are now.
-    movzwl %bp, %esi
-    shll $4, %esi
-    movl ram_base, %edi
-    movl $_rom_end, %ecx
-    call flat_copy
-    movl low_base, %esi
-    movl ram_base, %edi
-    movl $_low_end, %ecx
-    call flat_copy
+    # Body = the image as linked (load_body, run from the shadow).
+    pushw %cs
+    pushw $1f
+    pushw %bp
+    pushw $load_body
+    lretw
+1:
     movb $1, installed
 
     movw %bp, %ax                   # argument: shadow segment << 16 | bus/devfn
@@ -268,33 +269,6 @@ pmm_alloc:
     popw %ds
     popw %bp
     popw %dx
-    ret
-
-# Copies ECX bytes from linear ESI to linear EDI through "unreal mode": DS
-# and ES get a flat 4 GiB descriptor cache for the copy, then are reloaded.
-# Only used at POST, with interrupts off.
-flat_copy:
-    pushw %ds
-    pushw %es
-    lgdtl gdt_desc
-    movl %cr0, %eax
-    orb $1, %al
-    movl %eax, %cr0
-    jmp 1f
-1:  movw $SEL_FLAT, %ax
-    movw %ax, %ds
-    movw %ax, %es
-    movl %cr0, %eax
-    andb $0xfe, %al
-    movl %eax, %cr0
-    jmp 2f
-2:  xorw %ax, %ax
-    movw %ax, %ds
-    movw %ax, %es
-    .byte 0x67                      # addr32: ESI, EDI, ECX
-    rep movsb
-    popw %es
-    popw %ds
     ret
 
 # Prints the NUL-terminated string at DS:SI on COM1 and the screen.
@@ -544,6 +518,207 @@ int13_ax:       .word 0
 int13_ss:       .word 0
 installed:      .byte 0             # the body is in place
 no_pmm_msg:     .asciz "srpboot: no PMM extended memory for the ROM body; not installed\r\n"
+
+# ---------------------------------------------------------------------------
+# POST-only code, run from the shadow (after _low_end: never in base memory).
+    .section .init16, "ax"
+    .code16
+
+# The packed-body descriptor (romfmt/src/pack.rs). romtool build writes it;
+# these defaults describe the image as linked, unpacked (`--no-pack`).
+    .balign 16
+pz_desc:
+    .ascii "SRPZ"
+    .byte 1                         # format
+    .byte 28                        # descriptor length
+    .word 0
+pz_raw_len:      .long _rom_end     # image [0, raw_len) -> body, as it is
+pz_src:          .long 0            # image offset of the packed stream
+pz_packed_len:   .long 0
+pz_dst:          .long _pack_start  # body offset it unpacks to
+pz_unpacked_len: .long 0
+
+# Probability contexts of the packed format (romfmt::pack CTX_*).
+    .set PZ_LIT,      0
+    .set PZ_KIND,     256
+    .set PZ_REP,      258
+    .set PZ_OFF,      260
+    .set PZ_LEN,      PZ_OFF + 48
+    .set PZ_REPLEN,   PZ_LEN + 48
+    .set PZ_CONTEXTS, PZ_REPLEN + 48
+
+# load_body: far-called from the shadow's segment with DS = low copy,
+# interrupts off. Fills the body block at ram_base: the image's raw part
+# from the shadow, the low copy over it (our variables as set so far), then
+# the packed part unpacked to its link offset. Uses "unreal mode": DS and ES
+# get a flat 4 GiB descriptor cache, then are restored.
+load_body:
+    pushal
+    pushw %ds
+    pushw %es
+    movl ram_base, %edi
+    movl low_base, %edx
+    lgdtl gdt_desc
+    movl %cr0, %eax
+    orb $1, %al
+    movl %eax, %cr0
+    jmp 1f
+1:  movw $SEL_FLAT, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movl %cr0, %eax
+    andb $0xfe, %al
+    movl %eax, %cr0
+    jmp 2f
+2:  xorl %esi, %esi
+    movw %si, %ds
+    movw %si, %es
+    movw %cs, %si
+    shll $4, %esi                   # the shadow (linear)
+    pushl %esi
+    pushl %edi
+    movl %cs:pz_raw_len, %ecx
+    .byte 0x67                      # addr32: ESI, EDI, ECX
+    rep movsb
+    popl %edi
+    pushl %edi
+    movl %edx, %esi
+    movl $_low_end, %ecx
+    .byte 0x67
+    rep movsb
+    popl %edi
+    popl %esi
+    # The decoder's probabilities go where the protected-mode stack will be.
+    leal _stack_bottom + 8(%edi), %ebx
+    addl %cs:pz_src, %esi
+    addl %cs:pz_dst, %edi
+    movl %cs:pz_unpacked_len, %ecx
+    call unpack
+    popw %es
+    popw %ds
+    popal
+    lretw
+
+# unpack: decodes the packed stream (format: romfmt/src/pack.rs) in unreal
+# mode (DS = ES = 0 flat). ESI = stream, EDI = output, ECX = output length
+# (never written past), EBX = scratch + 8, 4 * PZ_CONTEXTS bytes (-4: end
+# of output, -8: last offset). Keeps EBP = range, EDX = code; ECX's upper
+# half stays 0 between the string instructions. Clobbers general registers.
+unpack:
+    leal (%edi,%ecx), %eax
+    movl %eax, -4(%ebx)
+    movl $1, -8(%ebx)
+    pushl %edi
+    movl %ebx, %edi
+    movl $PZ_CONTEXTS, %ecx
+    xorl %eax, %eax
+    movb $1024 >> 8, %ah            # probability 1/2
+    .byte 0x67
+    rep stosl
+    popl %edi
+    .byte 0x67
+    lodsl                           # code: the first 4 bytes, big-endian
+    bswapl %eax
+    movl %eax, %edx
+    orl $-1, %ebp                   # range
+pz_after_literal:
+    cmpl -4(%ebx), %edi
+    jae pz_done
+    movw $PZ_KIND, %cx
+    call pz_bit
+    jnc pz_literal
+    movw $PZ_REP, %cx
+    call pz_bit
+    jnc pz_new
+    movw $PZ_REPLEN, %cx
+    call pz_num
+    jmp pz_copy
+pz_after_match:
+    cmpl -4(%ebx), %edi
+    jae pz_done
+    movw $PZ_KIND + 1, %cx
+    call pz_bit
+    jnc pz_literal
+pz_new:
+    movw $PZ_OFF, %cx
+    call pz_num
+    movl %eax, -8(%ebx)
+    movw $PZ_LEN, %cx
+    call pz_num
+    incl %eax
+pz_copy:                            # EAX bytes from -8(%ebx) back
+    movl -4(%ebx), %ecx
+    subl %edi, %ecx
+    cmpl %ecx, %eax
+    ja 1f
+    movl %eax, %ecx                 # ECX = min(length, room left)
+1:  pushl %esi
+    movl %edi, %esi
+    subl -8(%ebx), %esi
+    .byte 0x67
+    rep movsb
+    popl %esi
+    jmp pz_after_match
+pz_literal:
+    movw $PZ_LIT + 1, %cx
+1:  call pz_bit
+    adcw %cx, %cx
+    testb %ch, %ch
+    jz 1b
+    movb %cl, %al
+    .byte 0x67
+    stosb
+    jmp pz_after_literal
+pz_done:
+    ret
+
+# One number (interleaved Elias gamma), contexts from ECX: EAX = n.
+pz_num:
+    pushl %edi
+    xorl %edi, %edi
+    incl %edi
+1:  btl $24, %edi                   # bound for a hostile stream
+    jc 2f
+    call pz_bit
+    jnc 2f
+    incw %cx
+    call pz_bit
+    adcl %edi, %edi
+    incw %cx
+    jmp 1b
+2:  movl %edi, %eax
+    popl %edi
+    ret
+
+# One bit with context ECX into CF; clobbers EAX. Branch-free after the
+# normalisation (conditional moves): fewer translation blocks under TCG.
+pz_bit:
+    cmpl $0x1000000, %ebp
+    jae 1f
+    shll $8, %ebp
+    shll $8, %edx
+    .byte 0x67
+    lodsb
+    movb %al, %dl
+1:  pushl %edi
+    movl %ebp, %eax
+    shrl $11, %eax
+    imull (%ebx,%ecx,4), %eax       # bound = (range >> 11) * p
+    subl %eax, %ebp
+    movl %edx, %edi
+    subl %eax, %edi                 # CF = 1: code < bound, the bit is 0
+    cmovbl %eax, %ebp               # 0: range = bound;  1: range -= bound
+    cmovael %edi, %edx              # 1: code -= bound
+    sbbl %edi, %edi                 # -1 for a 0, 0 for a 1
+    movl %edi, %eax
+    andl $2048 - 31, %eax
+    addl $31, %eax                  # target: 2048 for a 0, 31 for a 1
+    subl (%ebx,%ecx,4), %eax
+    sarl $5, %eax
+    addl %eax, (%ebx,%ecx,4)        # p += (target - p) >> 5
+    cmpl $1, %edi                   # CF = the bit
+    popl %edi
+    ret
 
     # Leave the assembler as we found it for the Rust code that follows.
     .text

@@ -13,6 +13,7 @@
 //! - [`config`]: the srpboot config block
 //! - [`verify`]: every problem in a ROM, one line each
 //! - [`patch`]: the fixes a build applies (sizes, IDs, checksums)
+//! - [`pack`]: the packed ROM body (SRPZ): descriptor, decoder, host encoder
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
@@ -21,6 +22,7 @@ pub mod efi;
 pub mod field;
 pub mod header;
 pub mod image;
+pub mod pack;
 pub mod patch;
 pub mod pcir;
 pub mod pnp;

@@ -14,6 +14,7 @@ use crate::efi;
 use crate::field::{get_cstr, sum8, Printable};
 use crate::header::HEADER_LEN;
 use crate::image::{ExtentFrom, Image, Images, PnpLink};
+use crate::pack::{self, PackError};
 use crate::pcir::{self, DeviceList, PciId};
 use crate::pnp::{self, StringField, Vector};
 
@@ -150,6 +151,11 @@ pub enum Problem {
         first: usize,
         second: usize,
     },
+    /// The packed-body descriptor at `offset` (in the image) or its stream.
+    PackCorrupt {
+        offset: usize,
+        error: PackError,
+    },
 }
 
 impl fmt::Display for Problem {
@@ -268,6 +274,7 @@ impl fmt::Display for Problem {
                 f,
                 "second config block at 0x{second:x} (first at 0x{first:x}); the ROM must hold one"
             ),
+            PackCorrupt { offset, error } => write!(f, "{error} (descriptor at 0x{offset:x})"),
         }
     }
 }
@@ -404,6 +411,13 @@ fn check_image(image: &Image<'_>, rest: &[u8], emit: &mut dyn FnMut(Problem)) {
         }
     }
     check_pnp_chain(image, &rest[..limit], emit);
+    // A packed body (srpboot's SRPZ descriptor) must unpack exactly within
+    // what the BIOS copies.
+    if let Some((offset, desc)) = pack::descriptor(&rest[..limit]) {
+        if let Err(error) = desc.and_then(|d| d.check(&rest[..limit])) {
+            emit(Problem::PackCorrupt { offset, error });
+        }
+    }
     if init_len > 0 && init_len <= rest.len() {
         let sum = sum8(&rest[..init_len]);
         if sum != 0 {

@@ -926,3 +926,296 @@ fn inspects_seabios_vga_rom() {
         &["image 0 at 0x0: no PCI data structure: the PCIR pointer at 0x18 is 0"],
     );
 }
+
+// ---------------------------------------------------------------------------
+// Packed bodies (romfmt::pack): a synthetic ELF laid out like linker/rom.ld,
+// then the real production ROM.
+
+/// The SRPZ descriptor with the defaults entry16.s links in (an unpacked
+/// image: copy [0, _rom_end), nothing to unpack).
+fn linked_descriptor(rom_end: u32, pack_start: u32) -> Vec<u8> {
+    let mut d = b"SRPZ\x01\x1c\x00\x00".to_vec();
+    for v in [rom_end, 0, 0, pack_start, 0] {
+        d.extend_from_slice(&v.to_le_bytes());
+    }
+    d
+}
+
+/// Body bytes that pack well but not trivially.
+fn body_bytes(len: usize) -> Vec<u8> {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        if seed.is_multiple_of(3) && v.len() > 64 {
+            let from = v.len() - 1 - (seed >> 8) as usize % 64;
+            let n = 3 + (seed >> 20) as usize % 20;
+            for i in 0..n {
+                v.push(v[from + i]);
+            }
+        } else {
+            v.extend_from_slice(&[0x8b, 0x45, (seed >> 32) as u8, 0x89]);
+        }
+    }
+    v.truncate(len);
+    v
+}
+
+/// Header + stub at 0x100, descriptor at 0x110 (".init16"), config block
+/// at 0x200 (".config"), the body [0x300, 0x300 + body) packed.
+fn packing_elf(body: &[u8]) -> Vec<u8> {
+    let pack_start = 0x300u32;
+    let pack_end = pack_start + body.len() as u32;
+    let rom_end = (pack_end + 1).div_ceil(512) * 512;
+    let sections = vec![
+        Section {
+            name: ".header",
+            addr: 0,
+            data: header_section(),
+            nobits_len: None,
+        },
+        Section {
+            name: ".text16",
+            addr: 0x100,
+            data: vec![0xCB, 0xCB, 0x90, 0x90],
+            nobits_len: None,
+        },
+        Section {
+            name: ".init16",
+            addr: 0x110,
+            data: linked_descriptor(rom_end, pack_start),
+            nobits_len: None,
+        },
+        Section {
+            name: ".config",
+            addr: 0x200,
+            data: EMPTY_CONFIG_BLOCK.to_vec(),
+            nobits_len: None,
+        },
+        Section {
+            name: ".text",
+            addr: pack_start,
+            data: body.to_vec(),
+            nobits_len: None,
+        },
+    ];
+    write_elf32(
+        &sections,
+        &[
+            ("_rom_end", rom_end),
+            ("_pack_start", pack_start),
+            ("_pack_end", pack_end),
+        ],
+    )
+}
+
+fn le32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
+}
+
+#[test]
+fn build_packs_the_body_and_tools_read_it() {
+    let body = body_bytes(20_000);
+    let (path, out) = build("packed", &packing_elf(&body), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let rom = std::fs::read(&path).unwrap();
+    let report = stdout(&out);
+    assert!(
+        report.contains("packed    0x0300..0x5120 (20000 bytes) -> "),
+        "{report}"
+    );
+    assert!(rom.len() < 0x300 + body.len() / 2, "{} bytes", rom.len());
+    assert_eq!(rom.len() % 512, 0);
+    assert_eq!(rom[2] as usize * 512, rom.len(), "size byte");
+    // The raw part is as linked except the patched header fields and the
+    // descriptor; the descriptor points at the stream right behind it.
+    assert_eq!(&rom[0x200..0x300], &EMPTY_CONFIG_BLOCK[..]);
+    assert_eq!(&rom[0x110..0x118], b"SRPZ\x01\x1c\x00\x00");
+    let packed_len = le32_at(&rom, 0x110 + 16) as usize;
+    assert_eq!(
+        [0x110 + 8, 0x110 + 12, 0x110 + 20].map(|at| le32_at(&rom, at)),
+        [0x300; 3]
+    );
+    assert_eq!(le32_at(&rom, 0x110 + 24) as usize, body.len());
+    let mut unpacked = vec![0u8; body.len()];
+    romfmt::pack::unpack(&rom[0x300..0x300 + packed_len], &mut unpacked).unwrap();
+    assert_eq!(unpacked, body);
+
+    assert_eq!(romtool(&["verify", path_str(&path)]).status.code(), Some(0));
+    let json = inspect_json(&path);
+    let packed = &json["images"][0]["packed"];
+    assert_eq!(packed["descriptor_offset"], 0x110);
+    assert_eq!(packed["unpacked_length"], body.len());
+    assert_eq!(packed["packed_body"], packed_len);
+    assert_eq!(packed["state"], "ok");
+    let text = stdout(&romtool(&["inspect", path_str(&path)]));
+    let line = format!(
+        "    packed body: 20000 -> {packed_len} bytes ({:.1} %)",
+        100.0 * packed_len as f64 / 20000.0
+    );
+    assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+
+    // romtool config rewrites the (unpacked) config block in place.
+    let out = romtool(&[
+        "config",
+        path_str(&path),
+        "--target",
+        "srp://10.0.0.9",
+        "--ip",
+        "10.0.0.2/24",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let configured = std::fs::read(&path).unwrap();
+    assert_eq!(configured.len(), rom.len());
+    assert_eq!(inspect_json(&path)["config"]["state"], "configured");
+    assert_eq!(romtool(&["verify", path_str(&path)]).status.code(), Some(0));
+    for (i, (a, b)) in configured.iter().zip(&rom).enumerate() {
+        if !(0x200..0x300).contains(&i) && i != rom.len() - 1 {
+            assert_eq!(a, b, "byte 0x{i:x}");
+        }
+    }
+
+    // Same ELF, same bytes.
+    let (again, _) = build("packed-again", &packing_elf(&body), &[]);
+    assert_eq!(std::fs::read(again).unwrap(), rom);
+}
+
+#[test]
+fn build_no_pack_keeps_the_linked_layout() {
+    let body = body_bytes(3000);
+    let (path, out) = build("unpacked", &packing_elf(&body), &["--no-pack"]);
+    assert!(out.status.success(), "{out:?}");
+    let rom = std::fs::read(&path).unwrap();
+    assert_eq!(rom.len(), (0x300 + body.len() + 1).div_ceil(512) * 512);
+    assert_eq!(&rom[0x300..0x300 + body.len()], &body[..]);
+    assert_eq!(romtool(&["verify", path_str(&path)]).status.code(), Some(0));
+    let packed = &inspect_json(&path)["images"][0]["packed"];
+    assert_eq!(packed["state"], "unpacked");
+    assert_eq!(packed["raw_length"], rom.len());
+}
+
+#[test]
+fn verify_reports_a_corrupt_packed_body_in_one_line() {
+    let body = body_bytes(8000);
+    let (path, out) = build("packed-corrupt-base", &packing_elf(&body), &[]);
+    assert!(out.status.success(), "{out:?}");
+    let rom = std::fs::read(&path).unwrap();
+    let packed_len = le32_at(&rom, 0x110 + 16) as usize;
+    // Checksum made good again, as a BIOS would not notice.
+    let with = |name: &str, damage: &dyn Fn(&mut Vec<u8>)| {
+        let mut bad = rom.clone();
+        damage(&mut bad);
+        let last = bad.len() - 1;
+        bad[last] = bad[last].wrapping_sub(sum8(&bad));
+        let p = scratch(&format!("{name}.rom"));
+        std::fs::write(&p, &bad).unwrap();
+        p
+    };
+    let stream = with("packed-stream", &|b| b[0x300 + packed_len / 2] ^= 0x40);
+    let out = romtool(&["verify", path_str(&stream)]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("image 0 at 0x0: packed body is corrupt: ")
+            && lines[0].ends_with("(descriptor at 0x110)"),
+        "{lines:?}"
+    );
+    let json = inspect_json(&stream);
+    assert_eq!(json["verdict"], false);
+    assert_ne!(json["images"][0]["packed"]["state"], "ok");
+
+    let short = with("packed-short", &|b| {
+        let v = (body.len() as u32 - 1).to_le_bytes();
+        b[0x110 + 24..0x110 + 28].copy_from_slice(&v);
+    });
+    let out = romtool(&["verify", path_str(&short)]);
+    assert_eq!(stderr_lines(&out).len(), 1, "{out:?}");
+    let outside = with("packed-outside", &|b| {
+        b[0x110 + 16..0x110 + 20].copy_from_slice(&0x10_0000u32.to_le_bytes());
+    });
+    assert_verify_fails(
+        &outside,
+        &[],
+        &[&format!(
+            "image 0 at 0x0: packed body reaches 0x100300, past the {}-byte image (descriptor at 0x110)",
+            rom.len()
+        )],
+    );
+    // romtool config refuses to write into an image that does not verify.
+    let out = romtool(&[
+        "config",
+        path_str(&stream),
+        "--target",
+        "srp://10.0.0.9",
+        "--ip",
+        "10.0.0.2/24",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
+fn build_rejects_a_packing_elf_without_a_descriptor() {
+    let body = body_bytes(1000);
+    let mut sections_elf = packing_elf(&body);
+    // Break the magic (it is in the ELF's .init16 data).
+    let at = sections_elf.windows(4).position(|w| w == b"SRPZ").unwrap();
+    sections_elf[at] = b'X';
+    let (_, out) = build("packed-nodesc", &sections_elf, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let lines = stderr_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].ends_with(
+            "the ELF defines _pack_start/_pack_end but its unpacked part has no SRPZ descriptor"
+        ),
+        "{lines:?}"
+    );
+}
+
+/// The production ROM `cargo xtask rom` built: packed, within 64 KiB, and
+/// its stream unpacks to exactly the linked body of the ELF beside it.
+#[test]
+fn production_rom_is_packed_within_64k_and_unpacks_to_the_elf() {
+    let rom_path = tools::qemu::production_rom();
+    let elf_path = tools::qemu::target_dir().join("rom/i686-rom/rom/rom16");
+    let (Ok(rom), Ok(elf)) = (std::fs::read(&rom_path), std::fs::read(&elf_path)) else {
+        panic!(
+            "{} or {} is missing: run `cargo xtask rom` first",
+            rom_path.display(),
+            elf_path.display()
+        );
+    };
+    assert!(
+        rom.len() <= PRODUCTION_ROM_LIMIT,
+        "the production ROM is {} bytes, over the {PRODUCTION_ROM_LIMIT}-byte limit",
+        rom.len()
+    );
+    let flat = tools::romtool::build::flatten(&elf).unwrap();
+    let (start, end) = flat
+        .pack_range
+        .expect("the ROM ELF defines _pack_start/_pack_end");
+    let (at, desc) = romfmt::pack::descriptor(&rom).expect("an SRPZ descriptor");
+    let desc = desc.unwrap();
+    assert!(at < start);
+    assert_eq!(desc.dst as usize, start);
+    assert_eq!(desc.unpacked_len as usize, end - start);
+    let mut body = vec![0u8; end - start];
+    romfmt::pack::unpack(desc.stream(&rom).unwrap(), &mut body).unwrap();
+    assert!(
+        body == flat.bytes[start..end],
+        "unpacked body differs from the ELF"
+    );
+    // The raw part is the ELF's, apart from what romtool patches (header
+    // fields, the descriptor) — the config block included.
+    let cfg = romfmt::config::find_blocks(&rom).next().unwrap();
+    assert!(cfg + 256 <= start);
+    assert_eq!(&rom[cfg..cfg + 256], &flat.bytes[cfg..cfg + 256]);
+    // And the packer reproduces the stream (deterministic).
+    assert!(romfmt::pack::pack(&body) == desc.stream(&rom).unwrap());
+}
+
+/// What the production ROM is held to (also checked by `cargo xtask rom`).
+const PRODUCTION_ROM_LIMIT: usize = 64 * 1024;

@@ -122,7 +122,28 @@ fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
         qemu::production_rom()
     };
     build_rom_into(test_disk, sub, &out)?;
+    if !test_disk {
+        check_production_size(&out)?;
+    }
     Ok(out)
+}
+
+/// The production ROM's size limit: 64 KiB, what a BIOS's option ROM area
+/// can spare next to a VGA BIOS and another NIC's ROM (the body is packed,
+/// romfmt::pack; tools/tests/romtool.rs checks the same limit).
+const PRODUCTION_ROM_LIMIT: usize = 64 * 1024;
+
+fn check_production_size(rom: &Path) -> Result<(), String> {
+    let len = std::fs::metadata(rom)
+        .map_err(|e| format!("{}: {e}", rom.display()))?
+        .len() as usize;
+    if len > PRODUCTION_ROM_LIMIT {
+        return Err(format!(
+            "{} is {len} bytes, over the {PRODUCTION_ROM_LIMIT}-byte limit of the production ROM",
+            rom.display()
+        ));
+    }
+    Ok(())
 }
 
 fn build_rom_into(test_disk: bool, sub: &str, out: &Path) -> Result<(), String> {

@@ -5,6 +5,7 @@ use romfmt::config::{self, ConfigBlock, ConfigRepr};
 use romfmt::efi;
 use romfmt::field::{get_cstr, sum8, Printable};
 use romfmt::image::{ExtentFrom, Image, Images, PnpLink};
+use romfmt::pack;
 use romfmt::pcir::{DeviceList, PciId, Pcir, INDICATOR_LAST_IMAGE};
 use romfmt::pnp::{PnpHeader, StringField, Vector};
 use romfmt::verify::verify_to_vec;
@@ -156,8 +157,50 @@ fn describe_image(img: &Image<'_>, rom: &[u8]) -> Obj {
                 sum == 0,
             );
         }
+        describe_packed(img, &mut o);
     }
     o
+}
+
+/// srpboot's packed body (romfmt::pack), if the image has a descriptor.
+fn describe_packed(img: &Image<'_>, o: &mut Obj) {
+    let Some((at, desc)) = pack::descriptor(img.bytes) else {
+        return;
+    };
+    let mut p = Obj::new();
+    p.hex("descriptor_offset", at as u64, 4);
+    match desc {
+        Err(e) => {
+            p.field("state", "corrupt", "corrupt")
+                .field("error", e, e.to_string());
+        }
+        Ok(d) if !d.is_packed() => {
+            p.field("state", "not packed", "unpacked")
+                .num("raw_length", d.raw_len);
+        }
+        Ok(d) => {
+            let state = match d.check(img.bytes) {
+                Ok(()) => "ok".to_string(),
+                Err(e) => e.to_string(),
+            };
+            p.field(
+                "packed_body",
+                format!(
+                    "{} -> {} bytes ({:.1} %)",
+                    d.unpacked_len,
+                    d.packed_len,
+                    100.0 * f64::from(d.packed_len) / f64::from(d.unpacked_len)
+                ),
+                d.packed_len,
+            )
+            .num("unpacked_length", d.unpacked_len)
+            .hex("stream_offset", d.src, 4)
+            .hex("unpacks_to", d.dst, 4)
+            .num("raw_length", d.raw_len)
+            .field("state", &state, state.clone());
+        }
+    }
+    o.child("packed", "packed body (SRPZ)", p);
 }
 
 fn describe_pcir(img: &Image<'_>, at: usize, p: &Pcir<&[u8]>) -> Obj {

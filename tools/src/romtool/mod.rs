@@ -24,7 +24,7 @@ use report::Obj;
 pub const USAGE: &str = "\
 usage: romtool <command> ...
   build --elf ROM.elf --out ROM.bin [--vendor 1af4 --device 1000] [--class 020000]
-        [--product NAME] [--last-image | --more-images]
+        [--product NAME] [--last-image | --more-images] [--no-pack]
   inspect ROM [--json] [--expect VVVV:DDDD]
   verify ROM [--expect VVVV:DDDD]
   config ROM --target srp://IP[:PORT][/LUN][?guid=0x<16 hex>] --ip A.B.C.D/N [--gateway G]
@@ -113,7 +113,7 @@ fn cmd_build(argv: &[String]) -> Result<(), Failure> {
     let args = Args::parse(
         argv,
         &["elf", "out", "vendor", "device", "class", "product"],
-        &["last-image", "more-images"],
+        &["last-image", "more-images", "no-pack"],
     )
     .map_err(usage)?;
     if !args.positional.is_empty() {
@@ -157,8 +157,13 @@ fn cmd_build(argv: &[String]) -> Result<(), Failure> {
         class,
         last_image,
     };
-    let (image, report) = build::build(&read(elf)?, &identity, args.value("product"))
-        .map_err(|e| failed(format!("{elf}: {e}")))?;
+    let (image, report) = build::build(
+        &read(elf)?,
+        &identity,
+        args.value("product"),
+        !args.flag("no-pack"),
+    )
+    .map_err(|e| failed(format!("{elf}: {e}")))?;
     write_atomically(out, &image)?;
     println!("romtool build: {elf} -> {out}");
     print!("{report}");
