@@ -1251,11 +1251,22 @@ mod tests {
             }
         };
         // Here (b) does 2200/s: the anchor becomes 5800 * 2200/4400 = 2900/s.
-        let rows = |ours| [row("a-srp", Group::Ours, ours), row(KEY_B, Group::SeaBios, 2200.0)];
+        let rows = |ours| {
+            [
+                row("a-srp", Group::Ours, ours),
+                row(KEY_B, Group::SeaBios, 2200.0),
+            ]
+        };
         let met = aims(&rows(3000.0));
-        assert!(met.contains("3000/s vs 2900/s") && met.contains("4400/s there)  met"), "{met}");
+        assert!(
+            met.contains("3000/s vs 2900/s") && met.contains("4400/s there)  met"),
+            "{met}"
+        );
         let not = aims(&rows(2800.0));
-        assert!(not.contains("2800/s vs 2900/s") && not.contains("NOT met"), "{not}");
+        assert!(
+            not.contains("2800/s vs 2900/s") && not.contains("NOT met"),
+            "{not}"
+        );
     }
 
     #[test]

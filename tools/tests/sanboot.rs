@@ -397,9 +397,9 @@ fn syslinux_boots_from_linux_lio_srpt() {
         .timeout_secs(180)
         .run();
     assert!(
-        out.serial.contains(
-            "srpboot: 4 KiB packets do not arrive: again at path MTU 1024"
-        ) && out.serial.contains("srpboot: path MTU 1024"),
+        out.serial
+            .contains("srpboot: 4 KiB packets do not arrive: again at path MTU 1024")
+            && out.serial.contains("srpboot: path MTU 1024"),
         "{}",
         out.describe()
     );
@@ -592,7 +592,13 @@ fn nic_quiesced_after_a_write_and_back_for_the_next_call() {
             .map(str::trim_end)
             .filter(|l| l.starts_with("QUIESCE"))
             .collect();
-        let status = |s: &str| if nic == "e1000" { "--".to_string() } else { s.to_string() };
+        let status = |s: &str| {
+            if nic == "e1000" {
+                "--".to_string()
+            } else {
+                s.to_string()
+            }
+        };
         let want = [
             format!("QUIESCE boot bme=1 status={}", status("0f")),
             "QUIESCE write cf=0".to_string(),
@@ -605,7 +611,10 @@ fn nic_quiesced_after_a_write_and_back_for_the_next_call() {
         // The write reached the target's image.
         let written = std::fs::read(&disk).unwrap();
         let expect: Vec<u8> = (0..512u32).map(|i| (0x5a + 7 * i) as u8).collect();
-        assert_eq!(&written[8 * 512..9 * 512], &expect[..], "{nic}: LBA 8 on the target");
+        assert_eq!(
+            &written[8 * 512..9 * 512],
+            &expect[..],
+            "{nic}: LBA 8 on the target"
+        );
     }
 }
-

@@ -657,7 +657,11 @@ impl<H: Hal, T: Transport> VirtioNet<H, T> {
     }
 
     fn kick(&mut self, q: u16) {
-        let queue = if q == RX_QUEUE { &self.s.rx } else { &self.s.tx };
+        let queue = if q == RX_QUEUE {
+            &self.s.rx
+        } else {
+            &self.s.tx
+        };
         if queue.needs_notify(&self.hal) {
             self.transport.notify(&self.hal, q);
         }
@@ -866,7 +870,8 @@ impl<H: Hal, T: Transport> Nic for VirtioNet<H, T> {
         let slot = free.trailing_zeros() as u16;
         // Not published: the slot is ours.
         let r = f(self.hal.dma_bytes_mut(self.tx_data(slot), len));
-        self.s.tx
+        self.s
+            .tx
             .set_desc_len(&mut self.hal, 2 * slot + 1, len as u32);
         self.tx_busy |= 1 << slot;
         self.s.tx.publish(&mut self.hal, 2 * slot);
