@@ -94,10 +94,6 @@ fn syslinux_boots_from_srp_target() {
     assert!(t.output().contains("login: channel"), "{}", t.output());
 }
 
-/// GRUB loads Debian's kernel and initramfs over SRP; the kernel's EDD probe
-/// sees our drive; and once Linux runs, the SRP boot firmware table the ROM
-/// left in reserved base memory is intact and describes this very session
-/// (what the OS driver needs to log in again as the same initiator).
 /// A target whose link is 1500 bytes refuses path MTU 4096 (CM REJ,
 /// "invalid MTU"): the ROM logs in again at 1024 and the boot goes on.
 #[test]
@@ -122,6 +118,10 @@ fn path_mtu_falls_back_when_the_target_refuses_4096() {
     );
 }
 
+/// GRUB loads Debian's kernel and initramfs over SRP; the kernel's EDD probe
+/// sees our drive; and once Linux runs, the SRP boot firmware table the ROM
+/// left in reserved base memory is intact and describes this very session
+/// (what the OS driver needs to log in again as the same initiator).
 #[test]
 fn grub_linux_boots_from_srp_target() {
     let disk = disk_copy("grub-linux", "grub-linux");
