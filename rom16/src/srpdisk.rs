@@ -123,7 +123,18 @@ impl RomNic {
         }
     }
 
-    /// Brings a quiesced device back (no-op while it runs).
+    /// Stops DMA as cheaply as the model allows, for the after-every-write
+    /// heuristic: virtio-net is reset (bring-up costs well under a
+    /// millisecond); e1000 only loses bus mastering (a reset renegotiates
+    /// the link, and QEMU holds e1000 receive for 1 s after an RCTL write).
+    pub fn pause_dma(&mut self) {
+        match self {
+            RomNic::Virtio(n) => n.quiesce(),
+            RomNic::E1000(n) => n.pause(),
+        }
+    }
+
+    /// Brings a quiesced or paused device back (no-op while it runs).
     pub fn resume(&mut self) -> Result<(), &'static str> {
         match self {
             RomNic::Virtio(n) => n.resume().map_err(|e| e.reason()),
@@ -646,9 +657,9 @@ impl BlockDevice for SrpDisk {
     /// iPXE's quiesce heuristic (bios-anchors §1.4): Windows writes a flag
     /// to the boot disk as its last INT 13h action before its own drivers
     /// take over, and nothing else tells a BIOS disk that the OS is done
-    /// with it. So every successful write leaves the NIC reset with bus
-    /// mastering off (no DMA into memory the OS may reuse, a clean device
-    /// for the OS driver); the next call brings it back (virtio: < 1 ms).
+    /// with it. So every successful write stops the NIC's DMA — virtio-net
+    /// reset, e1000 with bus mastering off (`RomNic::pause_dma`) — and the
+    /// next call brings it back.
     fn write<M: PhysMem>(
         &mut self,
         _mem: &mut M,
@@ -658,7 +669,7 @@ impl BlockDevice for SrpDisk {
     ) -> Result<(), IoError> {
         let r = self.transfer(true, lba, count, buf);
         if r.is_ok() {
-            self.quiesce();
+            self.chan_mut().hca_mut().nic_mut().pause_dma();
         }
         r
     }

@@ -180,6 +180,8 @@ pub struct E1000<H: Hal> {
     /// Oldest transmit descriptor not yet seen done.
     tx_clean: u16,
     live: bool,
+    /// Bus mastering turned off by [`E1000::pause`]; rings intact.
+    paused: bool,
     /// Diagnostics.
     pub counters: Counters,
 }
@@ -217,6 +219,7 @@ impl<H: Hal> E1000<H> {
             tx_tail: 0,
             tx_clean: 0,
             live: true,
+            paused: false,
             counters: Counters::default(),
         };
         match nic.bring_up() {
@@ -368,21 +371,48 @@ impl<H: Hal> E1000<H> {
     /// register restored. Afterwards `receive`/`transmit` return `None`.
     /// Idempotent.
     pub fn quiesce(&mut self) {
-        if !self.live {
+        if !self.live && !self.paused {
             return;
         }
         self.live = false;
+        self.paused = false;
         self.wr(reg::RCTL, 0);
         self.wr(reg::TCTL, 0);
         self.reset();
         pci::restore_command(&self.hal, self.bdf, self.saved_command);
     }
 
-    /// Brings a quiesced device up again as `new` did (reset, rings,
-    /// receive and transmit enabled). Frames that arrived meanwhile are
-    /// lost; the transport above retransmits. No-op while live.
+    /// Stops DMA without a reset: bus mastering off, rings and receive
+    /// state kept. The cheap stop for iPXE's after-every-write quiesce
+    /// heuristic: a reset would renegotiate the link, and QEMU's e1000 holds
+    /// receive for a second after every RCTL write — a second per write.
+    /// (QEMU queues frames while bus mastering is off and delivers them when
+    /// it comes back; real hardware drops them and RC retransmits.)
+    pub fn pause(&mut self) {
+        if !self.live {
+            return;
+        }
+        self.live = false;
+        self.paused = true;
+        let cmd = self.hal.pci_read16(self.bdf, pci::COMMAND);
+        self.hal
+            .pci_write16(self.bdf, pci::COMMAND, cmd & !pci::CMD_BUS_MASTER);
+    }
+
+    /// Brings a paused device back (bus mastering on), or a quiesced one up
+    /// again as `new` did (reset, rings, receive and transmit enabled).
+    /// Frames that arrived while quiesced are lost; the transport above
+    /// retransmits. No-op while live.
     pub fn resume(&mut self) -> Result<(), Error> {
         if self.live {
+            return Ok(());
+        }
+        if self.paused {
+            self.paused = false;
+            self.live = true;
+            let cmd = self.hal.pci_read16(self.bdf, pci::COMMAND);
+            self.hal
+                .pci_write16(self.bdf, pci::COMMAND, cmd | pci::CMD_BUS_MASTER);
             return Ok(());
         }
         self.saved_command = pci::enable_polled_dma(&self.hal, self.bdf);

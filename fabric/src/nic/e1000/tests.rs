@@ -355,3 +355,36 @@ fn resume_after_quiesce_receives_again() {
     n.resume().unwrap();
     assert!(n.hal().writes().is_empty(), "no-op while live");
 }
+
+#[test]
+fn pause_only_drops_bus_mastering_and_resume_picks_up_the_rings() {
+    let mut n = nic(true);
+    let a: Vec<u8> = (0..60).collect();
+    deliver(&mut n, 0, &a, 0x03, 0);
+    assert_eq!(n.receive(|f| f.to_vec()), Some(a));
+    n.hal().clear_log();
+    n.pause();
+    // No reset, no RCTL/TCTL write (QEMU would hold receive for 1 s).
+    assert!(reg_writes(n.hal()).is_empty());
+    assert_eq!(
+        n.hal().writes(),
+        [(Space::Cfg, cfg_addr(BDF, pci::COMMAND), 0x403)]
+    );
+    assert!(n.transmit(60, |_| ()).is_none());
+    assert!(n.receive(|_| ()).is_none());
+    n.pause();
+    n.resume().unwrap();
+    assert_eq!(
+        n.hal().writes().last(),
+        Some(&(Space::Cfg, cfg_addr(BDF, pci::COMMAND), 0x407))
+    );
+    assert_eq!(n.hal().dev.borrow().resets, 1, "only the bring-up reset");
+    // The ring carries on where it was.
+    let b: Vec<u8> = (0..70).map(|i| i as u8 ^ 0x33).collect();
+    deliver(&mut n, 1, &b, 0x03, 0);
+    assert_eq!(n.receive(|f| f.to_vec()), Some(b));
+    // A full quiesce still works from the paused state.
+    n.pause();
+    n.quiesce();
+    assert!(n.is_quiesced());
+}
