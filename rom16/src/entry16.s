@@ -10,7 +10,7 @@
 #     .bss and the protected-mode stack — lives in a block of extended memory
 #     from the BIOS's POST Memory Manager. SeaBIOS wipes 0x7000-0x90000 before
 #     booting, so base memory can only hold a few KiB of ours.
-#   * The image carries the 32-bit body packed (romfmt/src/pack.rs). At POST
+#   * The image carries the 32-bit body packed (romfmt/src/pack/mod.rs). At POST
 #     `load_body` (.init16, run from the shadow, never copied to base memory)
 #     fills the body: the image's unpacked part as it is, the rest unpacked
 #     to its link offsets.
@@ -524,7 +524,7 @@ no_pmm_msg:     .asciz "srpboot: no PMM extended memory for the ROM body; not in
     .section .init16, "ax"
     .code16
 
-# The packed-body descriptor (romfmt/src/pack.rs). romtool build writes it;
+# The packed-body descriptor (romfmt/src/pack/mod.rs). romtool build writes it;
 # these defaults describe the image as linked, unpacked (`--no-pack`).
     .balign 16
 pz_desc:
@@ -599,7 +599,7 @@ load_body:
     popal
     lretw
 
-# unpack: decodes the packed stream (format: romfmt/src/pack.rs) in unreal
+# unpack: decodes the packed stream (format: romfmt/src/pack/mod.rs) in unreal
 # mode (DS = ES = 0 flat). ESI = stream, EDI = output, ECX = output length
 # (never written past), EBX = scratch + 8, 4 * PZ_CONTEXTS bytes (-4: end
 # of output, -8: last offset). Keeps EBP = range, EDX = code; ECX's upper
