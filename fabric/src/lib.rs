@@ -12,6 +12,7 @@
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod boot;
 pub mod channel;
 pub mod cm;
 pub mod memory;

@@ -7,15 +7,15 @@ use crate::bios::phys;
 use crate::console;
 use crate::nichal::{Clock, RomHal};
 use core::fmt::Write;
-use fabric::cm::{CmConfig, Initiator};
+use fabric::boot::{self, FALLBACK_PATH_MTU as FALLBACK_MTU, PREFERRED_PATH_MTU as PREFERRED_MTU};
+use fabric::cm::Initiator;
 use fabric::memory::Memory;
 use fabric::nic::e1000::{self, E1000};
 use fabric::nic::hal::Bdf;
 use fabric::nic::virtio_net::{self, VirtioNet};
 use fabric::nic::{pci, MacAddr, Nic};
 use fabric::srp::{
-    BlockConfig, BlockDevice as ScsiDevice, BlockError, DeviceState, Session, SessionConfig,
-    Transfer,
+    BlockConfig, BlockDevice as ScsiDevice, BlockError, DeviceState, Session, Transfer,
 };
 use fabric::time::{Duration, Instant};
 use fabric::transport::{HcaConfig, Resolution};
@@ -33,18 +33,16 @@ use romfmt::config::ConfigRepr;
 /// sense.
 const DEPTH: usize = 8;
 const MSG: usize = 512;
-/// SRP commands in flight and the IU size we ask for.
+/// SRP commands in flight and the IU size we ask for (the OS driver asks
+/// for the same: `fabric::boot`).
 const SLOTS: usize = 4;
-const IU: usize = 512;
+const IU: usize = boot::IU_LEN;
 /// Commands one INT 13h transfer keeps in flight.
 const IN_FLIGHT: usize = 4;
-/// Path MTU we ask for first (our NIC drivers take 4 KiB frames where the
-/// DMA region allows), and the one every RoCE port supports on a
-/// 1500-byte link. A target whose link cannot carry 4096 refuses the CM
-/// REQ (Linux rxe fails the QP modify, srp-target sends REJ "invalid
-/// MTU"); then we log in again at 1024.
-const PREFERRED_MTU: usize = 4096;
-const FALLBACK_MTU: usize = 1024;
+// Path MTU (`fabric::boot`): 4096 first (our NIC drivers take 4 KiB frames
+// where the DMA region allows); a target whose link cannot carry it refuses
+// the CM REQ (Linux rxe fails the QP modify, srp-target sends REJ "invalid
+// MTU"), and then we log in again at 1024.
 /// How long one full-size packet may take to arrive (`probe_path_mtu`).
 const PROBE_WAIT: Duration = Duration::from_secs(1);
 
@@ -260,10 +258,7 @@ impl SrpDisk {
         hc.netmask = Ipv4Address(prefix_mask(cfg.prefix_len));
         hc.gateway = cfg.gateway.map(|g| Ipv4Address(g.octets()));
         let target_ip = Ipv4Address(cfg.target_ip.octets());
-        let cm = CmConfig {
-            max_path_mtu: PREFERRED_MTU,
-            ..CmConfig::default()
-        };
+        let cm = boot::cm_config(PREFERRED_MTU);
         let mut chan = Chan::new(nic, PhysMemory, hc, cm, target_ip, cfg.target_port);
 
         // ARP first: the target port ID may derive from the target's MAC.
@@ -281,12 +276,10 @@ impl SrpDisk {
                 Resolution::Pending => {}
             }
         };
-        let mut sc = SessionConfig::new(
+        let sc = boot::session_config(
             initiator_port_id(0, EthernetAddress(mac)),
             uri.target_port_id(target_mac),
         );
-        sc.req_it_iu_len = IU as u32;
-        sc.request_immediate = false;
         let session = Session::new(chan, sc);
         let scratch = SCRATCH.with(|s| phys::addr_of(s.as_mut_ptr())) as u64;
         let mut bc = BlockConfig::new(lun_of(cfg), scratch);
@@ -349,7 +342,9 @@ impl SrpDisk {
                 initiator_ip: ip,
                 target_ip,
                 rdma_cm_port: cfg.target_port,
-                path_mtu: mtu_code(session.channel().path_mtu()),
+                // The IB encoding (3 = 1024, 5 = 4096); the OS driver reads it back
+                // with `PathMtu::bytes`.
+                path_mtu: u8::from(fabric::cm::mtu_code(session.channel().path_mtu())),
                 initiator_guid: eui64_from_mac(EthernetAddress(mac)),
                 target_guid: uri.target_guid(target_mac),
                 qpn_hint: hca.qpn(0),
@@ -597,18 +592,6 @@ fn prefix_mask(prefix: u8) -> [u8; 4] {
         u32::MAX << (32 - prefix.min(32) as u32)
     };
     m.to_be_bytes()
-}
-
-/// The IB encoding of a path MTU (1 = 256 … 5 = 4096; 0 = none).
-fn mtu_code(bytes: usize) -> u8 {
-    match bytes {
-        256 => 1,
-        512 => 2,
-        1024 => 3,
-        2048 => 4,
-        4096 => 5,
-        _ => 0,
-    }
 }
 
 fn lun_of(cfg: &ConfigRepr<'_>) -> fabric::wire::scsi::Lun {
