@@ -18,4 +18,6 @@ pub use disk::{BootDisk, DiskConfig, DiskError, DiskState, Identity};
 pub use handoff::{find, BootTarget, TableError};
 
 #[cfg(test)]
-mod handoff_tests;
+mod disk_tests;
+#[cfg(test)]
+pub(crate) mod handoff_tests;
