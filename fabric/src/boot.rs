@@ -8,6 +8,7 @@
 use crate::cm::CmConfig;
 use crate::srp::SessionConfig;
 use crate::wire::srp::PortId;
+use crate::wire::Ipv4Address;
 
 /// Path MTU a boot initiator asks for first: our NIC drivers take 4 KiB
 /// frames, and srp-target's QEMU links and jumbo-frame networks carry them
@@ -43,6 +44,16 @@ pub fn session_config(initiator: PortId, target: PortId) -> SessionConfig {
     sc
 }
 
+/// The netmask of a prefix length (0 → 0.0.0.0, over 32 → /32): the ROM's
+/// configuration and the sBFT carry prefixes, the HCA wants a mask.
+pub fn netmask(prefix_len: u8) -> Ipv4Address {
+    let m = match prefix_len {
+        0 => 0,
+        p => u32::MAX << (32 - u32::from(p.min(32))),
+    };
+    Ipv4Address(m.to_be_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +65,14 @@ mod tests {
         assert!(!sc.request_immediate);
         assert_eq!(sc.initiator_port_id, PortId::new(0, 1));
         assert_eq!(cm_config(PREFERRED_PATH_MTU).max_path_mtu, 4096);
+    }
+
+    #[test]
+    fn netmasks() {
+        assert_eq!(netmask(0).0, [0, 0, 0, 0]);
+        assert_eq!(netmask(24).0, [255, 255, 255, 0]);
+        assert_eq!(netmask(31).0, [255, 255, 255, 254]);
+        assert_eq!(netmask(32).0, [255; 4]);
+        assert_eq!(netmask(200).0, [255; 4]);
     }
 }

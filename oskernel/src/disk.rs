@@ -182,7 +182,12 @@ impl<N: Nic, M: Memory + Clone> BootDisk<N, M> {
         if nic.mac() != target.initiator_mac.0 {
             return Err(DiskError::WrongNic);
         }
-        let hca = HcaConfig::new(target.initiator_ip, cfg.seed);
+        let mut hca = HcaConfig::new(target.initiator_ip, cfg.seed);
+        // A version 1 table has no prefix: keep the HCA's default (on-link).
+        if target.prefix_len != 0 {
+            hca.netmask = boot::netmask(target.prefix_len);
+            hca.gateway = target.gateway;
+        }
         // Ask for what the ROM's session ran at: the path is known to carry it.
         let cm = boot::cm_config(target.path_mtu.min(boot::PREFERRED_PATH_MTU));
         let chan = Channel::new(

@@ -57,6 +57,11 @@ pub struct BootTarget {
     /// The RC QPN the ROM used: the OS driver must log in from another one
     /// or the target's CM takes the REQ for a stale one.
     pub rom_qpn: u32,
+    /// Our prefix length (0: the table does not say — version 1 — and the
+    /// target is taken to be on the link).
+    pub prefix_len: u8,
+    /// The router towards the target, if the ROM had one.
+    pub gateway: Option<Ipv4Address>,
 }
 
 /// Why no usable table was found. Each carries the offset (in the window)
@@ -179,5 +184,7 @@ fn target_of(repr: &SbftRepr, at: usize) -> Result<BootTarget, TableError> {
         target_guid: r.target_guid,
         path_mtu,
         rom_qpn: r.qpn_hint,
+        prefix_len: r.prefix_len,
+        gateway: r.gateway,
     })
 }

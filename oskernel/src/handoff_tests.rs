@@ -30,7 +30,7 @@ pub fn rom_table(roce: bool) -> SbftRepr {
         target_port_id: PortId::new(guid, guid),
         ib: Some(IbSubtable::for_roce(ip_i, ip_t, 5000)),
         roce: roce.then_some(RoceSubtable {
-            version: 1,
+            version: 2,
             flags: 0,
             initiator_mac: MAC_I,
             target_mac: MAC_T,
@@ -41,6 +41,8 @@ pub fn rom_table(roce: bool) -> SbftRepr {
             initiator_guid: eui64_from_mac(MAC_I),
             target_guid: guid,
             qpn_hint: 0x12_3456,
+            prefix_len: 24,
+            gateway: Some(Ipv4Address([192, 168, 77, 254])),
         }),
     }
 }
@@ -81,6 +83,9 @@ fn good_table_becomes_the_boot_target() {
     assert_eq!(t.target_guid, 0x5054_00ff_fe77_0001);
     assert_eq!(t.path_mtu, 4096);
     assert_eq!(t.rom_qpn, 0x12_3456);
+    // Version 2: the route to a target behind a router.
+    assert_eq!(t.prefix_len, 24);
+    assert_eq!(t.gateway, Some(Ipv4Address::new(192, 168, 77, 254)));
 }
 
 #[test]

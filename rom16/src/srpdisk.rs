@@ -255,7 +255,7 @@ impl SrpDisk {
             clock.now_us()
                 ^ u64::from_be_bytes([0, 0, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]),
         );
-        hc.netmask = Ipv4Address(prefix_mask(cfg.prefix_len));
+        hc.netmask = boot::netmask(cfg.prefix_len);
         hc.gateway = cfg.gateway.map(|g| Ipv4Address(g.octets()));
         let target_ip = Ipv4Address(cfg.target_ip.octets());
         let cm = boot::cm_config(PREFERRED_MTU);
@@ -331,7 +331,7 @@ impl SrpDisk {
             target_port_id: sc.target_port_id,
             ib: Some(IbSubtable::for_roce(ip, target_ip, cfg.target_port)),
             roce: Some(RoceSubtable {
-                version: 1,
+                version: 2,
                 flags: if cfg.target_guid.is_some() {
                     ROCE_FLAG_GUID_FROM_URI
                 } else {
@@ -348,6 +348,8 @@ impl SrpDisk {
                 initiator_guid: eui64_from_mac(EthernetAddress(mac)),
                 target_guid: uri.target_guid(target_mac),
                 qpn_hint: hca.qpn(0),
+                prefix_len: cfg.prefix_len,
+                gateway: cfg.gateway.map(|g| Ipv4Address(g.octets())),
             }),
         };
         let mut buf = [0u8; SBFT_MAX];
@@ -583,15 +585,6 @@ fn fail<T>(why: &str) -> Result<T, ()> {
     console::str(why);
     console::str("\n");
     Err(())
-}
-
-fn prefix_mask(prefix: u8) -> [u8; 4] {
-    let m = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix.min(32) as u32)
-    };
-    m.to_be_bytes()
 }
 
 fn lun_of(cfg: &ConfigRepr<'_>) -> fabric::wire::scsi::Lun {

@@ -105,6 +105,7 @@ fn os_driver_takes_over_the_roms_session() {
     let (_, target) = find(&mem).unwrap();
     assert_eq!(target.initiator_mac.0, [0x52, 0x54, 0, 0x77, 0, 2]);
     assert_eq!(target.path_mtu, 4096);
+    assert_eq!((target.prefix_len, target.gateway), (24, None));
     let who = format!("{}", target.initiator_port_id);
     assert_eq!(who, "0000000000000000505400fffe770002");
 

@@ -160,6 +160,8 @@ fn grub_linux_boots_from_srp_target() {
         out.describe()
     );
     let roce = sbft.roce.expect("RoCE subtable");
+    assert_eq!(roce.version, 2);
+    assert_eq!((roce.prefix_len, roce.gateway), (24, None));
     assert_eq!(roce.initiator_mac.0, [0x52, 0x54, 0, 0x77, 0, 2]);
     assert_eq!(roce.target_mac.0, [0x52, 0x54, 0, 0x77, 0, 1]);
     assert_eq!(

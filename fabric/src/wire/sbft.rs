@@ -51,13 +51,15 @@
 //! | 20 | 4 | target IPv4 | BE |
 //! | 24 | 2 | target rdma_cm port | BE |
 //! | 26 | 1 | path MTU used (IB enum: 3 = 1024) | |
-//! | 27 | 1 | reserved | |
+//! | 27 | 1 | initiator prefix length (version ≥ 2; 0 = not given) | |
 //! | 28 | 8 | initiator node GUID (EUI-64 of the initiator MAC) | BE |
 //! | 36 | 8 | target GUID (`srpt_service_guid`) | BE |
 //! | 44 | 4 | QPN hint: the RC QPN the ROM used (low 24 bits); the OS driver must log in from another QPN (and a new CM comm ID), or the target's CM rejects it as stale | BE |
+//! | 48 | 4 | gateway IPv4 (version ≥ 2, length ≥ 52; 0.0.0.0 = none): a routed target is reachable from the table alone | BE |
 //!
 //! [`SbftRepr::emit`] lays the table out as header (48), SCSI (48), SRP (56),
-//! then IB (88) and RoCE (136, or 88 without IB): 184 bytes with both.
+//! then IB (88) and RoCE (136, or 88 without IB): 188 bytes with both.
+//! Version 1 RoCE subtables (48 bytes, no prefix or gateway) still parse.
 //!
 //! # Parsing
 //!
@@ -134,7 +136,11 @@ mod field {
         pub const INITIATOR_GUID: Range<usize> = 28..36;
         pub const TARGET_GUID: Range<usize> = 36..44;
         pub const QPN_HINT: Range<usize> = 44..48;
-        pub const LEN: usize = 48;
+        pub const PREFIX_LEN: usize = 27;
+        pub const GATEWAY: Range<usize> = 48..52;
+        /// Version 1 (no prefix, no gateway).
+        pub const LEN_V1: usize = 48;
+        pub const LEN: usize = 52;
     }
 }
 
@@ -210,7 +216,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         if roce != 0 {
             place(roce, 2, len)?;
             let size = le16(&b[usize::from(roce)..]) as usize;
-            if size < field::roce::LEN {
+            if size < field::roce::LEN_V1 {
                 return Err(Error);
             }
             spans[3] = place(roce, size, len)?;
@@ -384,6 +390,10 @@ pub struct RoceSubtable {
     pub target_guid: u64,
     /// RC QPN the ROM used (24 bits).
     pub qpn_hint: u32,
+    /// Initiator prefix length (0: not given, as in version 1).
+    pub prefix_len: u8,
+    /// Gateway towards the target (None: same subnet, or version 1).
+    pub gateway: Option<Ipv4Address>,
 }
 
 /// The sBFT contents.
@@ -441,10 +451,13 @@ impl SbftRepr {
         });
         let roce = if p.roce_offset() != 0 {
             use field::roce::*;
-            let b = p.sub(p.roce_offset(), LEN);
+            // check_len placed the subtable with its own length (≥ LEN_V1).
+            let size = usize::from(le16(p.sub(p.roce_offset(), 2)));
+            let b = p.sub(p.roce_offset(), size);
             if b[VERSION] == 0 {
                 return Err(Error);
             }
+            let v2 = b[VERSION] >= 2 && size >= LEN;
             Some(RoceSubtable {
                 version: b[VERSION],
                 flags: b[FLAGS],
@@ -457,6 +470,10 @@ impl SbftRepr {
                 initiator_guid: read_u64(&b[INITIATOR_GUID]),
                 target_guid: read_u64(&b[TARGET_GUID]),
                 qpn_hint: read_u32(&b[QPN_HINT]) & 0x00FF_FFFF,
+                prefix_len: if v2 { b[PREFIX_LEN].min(32) } else { 0 },
+                gateway: v2
+                    .then(|| Ipv4Address(read_array(&b[GATEWAY])))
+                    .filter(|g| g.0 != [0; 4]),
             })
         } else {
             None
@@ -492,7 +509,7 @@ impl SbftRepr {
         (ib, roce, end)
     }
 
-    /// Bytes [`SbftRepr::emit`] writes (136 for iPXE's three subtables, 184
+    /// Bytes [`SbftRepr::emit`] writes (136 for iPXE's three subtables, 188
     /// with the RoCE one).
     pub fn buffer_len(&self) -> usize {
         self.offsets().2
@@ -550,6 +567,8 @@ impl SbftRepr {
                 write_u64(&mut s[INITIATOR_GUID], r.initiator_guid);
                 write_u64(&mut s[TARGET_GUID], r.target_guid);
                 write_u32(&mut s[QPN_HINT], r.qpn_hint & 0x00FF_FFFF);
+                s[PREFIX_LEN] = r.prefix_len;
+                s[GATEWAY].copy_from_slice(&r.gateway.map_or([0; 4], |g| g.0));
             }
         }
         p.fill_checksum();
@@ -607,6 +626,8 @@ mod tests {
                 initiator_guid: 0x5054_00ff_fe77_0002,
                 target_guid: 0x5054_00ff_fe77_0001,
                 qpn_hint: 0x11,
+                prefix_len: 0,
+                gateway: None,
             }),
         }
     }
@@ -663,11 +684,11 @@ mod tests {
     #[test]
     fn roce_table_round_trips() {
         let r = golden_repr(true);
-        assert_eq!(r.buffer_len(), 184);
-        let mut out = [0x5Au8; 190];
+        assert_eq!(r.buffer_len(), 188);
+        let mut out = [0x5Au8; 194];
         r.emit(&mut Packet::new_unchecked(&mut out[..]));
-        assert_eq!(&out[184..], &[0x5A; 6]);
-        let p = Packet::new_checked(&out[..184]).unwrap();
+        assert_eq!(&out[188..], &[0x5A; 6]);
+        let p = Packet::new_checked(&out[..188]).unwrap();
         assert!(p.verify_checksum());
         assert_eq!(
             (
@@ -681,8 +702,8 @@ mod tests {
         assert_eq!(SbftRepr::parse(&p), Ok(r));
         // Byte-level spot checks of the documented layout.
         assert_eq!(&out[0..4], b"sBFT");
-        assert_eq!(&out[4..8], &[184, 0, 0, 0]);
-        assert_eq!(out.iter().take(184).fold(0u8, |a, &x| a.wrapping_add(x)), 0);
+        assert_eq!(&out[4..8], &[188, 0, 0, 0]);
+        assert_eq!(out.iter().take(188).fold(0u8, |a, &x| a.wrapping_add(x)), 0);
         let ib = &out[88..136];
         assert_eq!(
             &ib[0..16],
@@ -690,8 +711,8 @@ mod tests {
         );
         assert_eq!(&ib[32..40], &0x0000_0000_0106_1388u64.to_be_bytes());
         assert_eq!(&ib[40..42], &[0xff, 0xff]);
-        let roce = &out[136..184];
-        assert_eq!(&roce[0..4], &[48, 0, 1, ROCE_FLAG_IMMEDIATE_DATA]);
+        let roce = &out[136..188];
+        assert_eq!(&roce[0..4], &[52, 0, 1, ROCE_FLAG_IMMEDIATE_DATA]);
         assert_eq!(&roce[4..10], &[0x52, 0x54, 0, 0x77, 0, 2]);
         assert_eq!(
             &roce[16..26],
@@ -703,12 +724,14 @@ mod tests {
             &[0x50, 0x54, 0x00, 0xff, 0xfe, 0x77, 0x00, 0x02]
         );
         assert_eq!(&roce[44..48], &[0, 0, 0, 0x11]);
+        assert_eq!(roce[27], 0, "no prefix given");
+        assert_eq!(&roce[48..52], &[0; 4], "no gateway");
         // Without the IB subtable the RoCE one moves up to 88.
         let no_ib = SbftRepr { ib: None, ..r };
-        let mut out = [0u8; 136];
+        let mut out = [0u8; 140];
         no_ib.emit(&mut Packet::new_unchecked(&mut out[..]));
         let p = Packet::new_checked(&out[..]).unwrap();
-        assert_eq!((p.ib_offset(), p.roce_offset(), p.length()), (0, 88, 136));
+        assert_eq!((p.ib_offset(), p.roce_offset(), p.length()), (0, 88, 140));
         assert_eq!(SbftRepr::parse(&p), Ok(no_ib));
         // A longer (future) RoCE subtable is accepted.
         let mut big = [0u8; 200];
@@ -717,6 +740,46 @@ mod tests {
         big[136..138].copy_from_slice(&64u16.to_le_bytes());
         Packet::new_unchecked(&mut big[..]).fill_checksum();
         assert_eq!(SbftRepr::parse(&Packet::new_unchecked(&big[..])), Ok(r));
+    }
+
+    /// Version 2 carries the prefix and the gateway (a routed target); a
+    /// version 1 subtable (48 bytes) still parses, without them.
+    #[test]
+    fn roce_v2_prefix_and_gateway_and_v1_compatibility() {
+        let mut r = golden_repr(true);
+        let mut roce = r.roce.unwrap();
+        roce.version = 2;
+        roce.prefix_len = 24;
+        roce.gateway = Some(Ipv4Address([192, 168, 77, 254]));
+        r.roce = Some(roce);
+        let mut out = [0u8; 188];
+        r.emit(&mut Packet::new_unchecked(&mut out[..]));
+        assert_eq!(out[136 + 27], 24);
+        assert_eq!(&out[136 + 48..188], &[192, 168, 77, 254]);
+        assert_eq!(SbftRepr::parse(&Packet::new_unchecked(&out[..])), Ok(r));
+        // The same bytes labelled version 1: prefix and gateway ignored.
+        let mut v1 = out;
+        v1[136 + 2] = 1;
+        Packet::new_unchecked(&mut v1[..]).fill_checksum();
+        let p = SbftRepr::parse(&Packet::new_unchecked(&v1[..])).unwrap();
+        let got = p.roce.unwrap();
+        assert_eq!((got.prefix_len, got.gateway), (0, None));
+        // A version 1 table as session 1's ROM wrote it: 184 bytes, a
+        // 48-byte RoCE subtable.
+        let mut old = vec![0u8; 184];
+        old.copy_from_slice(&v1[..184]);
+        old[4..8].copy_from_slice(&184u32.to_le_bytes());
+        old[136..138].copy_from_slice(&48u16.to_le_bytes());
+        Packet::new_unchecked(&mut old[..]).fill_checksum();
+        let p = SbftRepr::parse(&Packet::new_unchecked(&old[..])).unwrap();
+        assert_eq!(p.roce.unwrap().initiator_ip, Ipv4Address([192, 168, 77, 2]));
+        assert_eq!(p.roce.unwrap().gateway, None);
+        // A prefix over 32 is clamped, never trusted as a shift.
+        let mut bad = out;
+        bad[136 + 27] = 200;
+        Packet::new_unchecked(&mut bad[..]).fill_checksum();
+        let p = SbftRepr::parse(&Packet::new_unchecked(&bad[..])).unwrap();
+        assert_eq!(p.roce.unwrap().prefix_len, 32);
     }
 
     fn fixed(mut t: Vec<u8>) -> Vec<u8> {
@@ -733,7 +796,7 @@ mod tests {
 
     #[test]
     fn rejections() {
-        let mut good = vec![0u8; 184];
+        let mut good = vec![0u8; 188];
         golden_repr(true).emit(&mut Packet::new_unchecked(&mut good[..]));
         assert!(parse(&good).is_ok());
         let edit = |f: &dyn Fn(&mut Vec<u8>)| {
@@ -743,7 +806,7 @@ mod tests {
         };
         // Too short for the header; buffer shorter than the length.
         assert_eq!(parse(&good[..47]), Err(Error));
-        assert_eq!(parse(&good[..183]), Err(Error));
+        assert_eq!(parse(&good[..187]), Err(Error));
         // Bad signature.
         assert_eq!(parse(&edit(&|t| t[0] = b'i')), Err(Error));
         // Bad checksum.
@@ -791,13 +854,13 @@ mod tests {
             Err(Error)
         );
         assert_eq!(
-            parse(&edit(&|t| t[136..138].copy_from_slice(&49u16.to_le_bytes()))),
+            parse(&edit(&|t| t[136..138].copy_from_slice(&53u16.to_le_bytes()))),
             Err(Error)
         );
         assert_eq!(parse(&edit(&|t| t[138] = 0)), Err(Error));
         // RoCE offset whose length field itself is outside the table.
         assert_eq!(
-            parse(&edit(&|t| t[42..44].copy_from_slice(&183u16.to_le_bytes()))),
+            parse(&edit(&|t| t[42..44].copy_from_slice(&187u16.to_le_bytes()))),
             Err(Error)
         );
     }
