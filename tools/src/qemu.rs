@@ -298,7 +298,10 @@ fn stop(child: &mut Child) {
     let _ = child.wait();
 }
 
-fn monitor_command(sock: &Path, line: &str) -> bool {
+/// Sends one HMP command to the monitor socket of a running [`Qemu`]
+/// (`target/qemu-logs/<name>/monitor.sock`) and waits for its prompt.
+/// `false` when the monitor is not there.
+pub fn monitor_command(sock: &Path, line: &str) -> bool {
     use std::io::Read;
     let Ok(mut s) = UnixStream::connect(sock) else {
         return false;

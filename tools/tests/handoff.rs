@@ -1,9 +1,11 @@
 //! The ROM → OS handoff end to end: the production ROM boots SYSLINUX from
 //! srp-target in QEMU; at SYSLINUX's marker base memory 0x80000-0xA0000 is
-//! saved and QEMU stopped. Then, on the host, as the OS boot driver would:
-//! `oskernel` finds the sBFT in the dump, `BootDisk` logs in to the same
-//! srp-target as the same initiator (same MAC/IP, same port ID) over a new
-//! link, and reads what INT 13h served the loader.
+//! saved and the VM frozen — its link and so the ROM's SRP channel stay
+//! up, as when an OS takes over. Then, on the host, as the OS boot driver
+//! would: `oskernel` finds the sBFT in the dump, `BootDisk` logs in to the
+//! same srp-target as the same initiator (same MAC/IP, same port ID) over a
+//! new link — the target replaces the ROM's live channel — and reads what
+//! INT 13h served the loader.
 //!
 //! Needs `target/srpboot.rom` (`cargo xtask rom`).
 
@@ -51,9 +53,62 @@ fn clock() -> impl FnMut() -> Instant {
     }
 }
 
-/// Boots the ROM against `t` and returns the base-memory dump taken when
-/// SYSLINUX ran (the ROM still owns INT 13h and its session then).
-fn boot_and_dump(t: &SrpTargetProc, name: &str) -> Vec<u8> {
+/// A VM frozen by the monitor (`stop`) in a thread of its own; dropping it
+/// quits QEMU and waits for it.
+struct FrozenVm {
+    monitor: PathBuf,
+    run: Option<std::thread::JoinHandle<qemu::Outcome>>,
+}
+
+impl Drop for FrozenVm {
+    fn drop(&mut self) {
+        qemu::monitor_command(&self.monitor, "quit");
+        if let Some(h) = self.run.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// Like [`boot_and_dump`], but the VM is frozen right after the dump and
+/// kept: its NIC's link — and with it the ROM's SRP channel — stays up.
+fn boot_dump_and_freeze(t: &SrpTargetProc, name: &str) -> (Vec<u8>, FrozenVm) {
+    let rom = configured_rom(name);
+    let dump = logdir(name).join("base-memory.bin");
+    let _ = std::fs::remove_file(&dump);
+    let vm = format!("handoff-{name}");
+    let monitor = qemu::target_dir()
+        .join("qemu-logs")
+        .join(&vm)
+        .join("monitor.sock");
+    let q = qemu_on_segment(&vm, &rom, t.port)
+        .monitor_when(
+            "SRPBOOT-SYSLINUX-OK",
+            &format!("pmemsave {LOW:#x} {LOW_LEN:#x} \"{}\"", dump.display()),
+        )
+        .monitor_when("SRPBOOT-SYSLINUX-OK", "stop")
+        .timeout_secs(180);
+    let run = std::thread::spawn(move || q.run());
+    let start = std::time::Instant::now();
+    while std::fs::metadata(&dump).map_or(true, |m| m.len() < LOW_LEN) {
+        assert!(
+            !run.is_finished() && start.elapsed() < std::time::Duration::from_secs(170),
+            "no dump: {}",
+            t.output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The `stop` follows the dump on the same monitor.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mem = std::fs::read(&dump).unwrap();
+    let vm = FrozenVm {
+        monitor,
+        run: Some(run),
+    };
+    (mem, vm)
+}
+
+/// The production ROM configured for the segment's target.
+fn configured_rom(name: &str) -> PathBuf {
     let src = qemu::production_rom();
     assert!(
         src.exists(),
@@ -68,6 +123,13 @@ fn boot_and_dump(t: &SrpTargetProc, name: &str) -> Vec<u8> {
         TARGET_URI,
         ROM_IP,
     );
+    rom
+}
+
+/// Boots the ROM against `t` and returns the base-memory dump taken when
+/// SYSLINUX ran (the ROM still owns INT 13h and its session then).
+fn boot_and_dump(t: &SrpTargetProc, name: &str) -> Vec<u8> {
+    let rom = configured_rom(name);
     let dump = logdir(name).join("base-memory.bin");
     let _ = std::fs::remove_file(&dump);
     // SYSLINUX waits 0.1 s at its prompt after the marker before it boots
@@ -99,7 +161,7 @@ fn boot_and_dump(t: &SrpTargetProc, name: &str) -> Vec<u8> {
 fn os_driver_takes_over_the_roms_session() {
     let (mut t, disk, original) = start_target("takeover");
     let sectors = original.len() as u64 / 512;
-    let mem = boot_and_dump(&t, "takeover");
+    let (mem, vm) = boot_dump_and_freeze(&t, "takeover");
 
     // As the OS driver: the table, then the same session on a new link.
     let (_, target) = find(&mem).unwrap();
@@ -148,6 +210,20 @@ fn os_driver_takes_over_the_roms_session() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(logins(&t), 2, "{}", t.output());
+    // ... and our login replaced the ROM's channel, still live (the frozen
+    // VM's link is up), not a dead one.
+    assert!(
+        t.output()
+            .lines()
+            .any(|l| l.contains("login: channel") && l.contains("replaced 1 old channel")),
+        "{}",
+        t.output()
+    );
+    assert!(
+        !t.output().contains("link lost"),
+        "the ROM's link must still be up: {}",
+        t.output()
+    );
 
     // Sector 0 is what INT 13h served the loader.
     let io = Duration::from_secs(10);
@@ -176,6 +252,7 @@ fn os_driver_takes_over_the_roms_session() {
     d.complete(&mut clock, io).unwrap();
     host.with(buf + 0x1_0000, 512, |b| assert_eq!(b, &pat[..]));
     drop(d);
+    drop(vm);
     t.kill();
     let written = std::fs::read(&disk).unwrap();
     assert_eq!(&written[(scratch_lba * 512) as usize..], &pat[..]);
