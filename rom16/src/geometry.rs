@@ -96,22 +96,8 @@ mod tests {
     fn dos_style_partition_at_head_1() {
         // Starts at C/H/S 0/1/1 = LBA 63, ends at 9/254/63 (255 x 63 disk).
         let e = [
-            0x80,
-            1,
-            1,
-            0,
-            0x06,
-            254,
-            63 | (0 << 6),
-            9,
-            63,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
+            0x80, 1, 1, 0, 0x06, 254, 63, // sector 63; cylinder bits 8-9 (top two bits) zero
+            9, 63, 0, 0, 0, 0, 0, 0, 0,
         ];
         let g = guess(&mbr_with(e), 10 * 255 * 63);
         assert_eq!(

@@ -336,7 +336,7 @@ impl<D: BlockDevice> Drive<D> {
     /// Moves `count` sectors at `lba` after checking the range.
     fn transfer<M: PhysMem>(&mut self, mem: &mut M, op: &Op, lba: u64, count: u32, buf: u32) -> u8 {
         let end = lba.checked_add(count as u64);
-        if end.map_or(true, |e| e > self.dev.sectors()) {
+        if end.is_none_or(|e| e > self.dev.sectors()) {
             return status::BAD_TRACK;
         }
         let r = match op {

@@ -766,7 +766,7 @@ mod tests {
         assert_eq!((got.prefix_len, got.gateway), (0, None));
         // A version 1 table as session 1's ROM wrote it: 184 bytes, a
         // 48-byte RoCE subtable.
-        let mut old = vec![0u8; 184];
+        let mut old = [0u8; 184];
         old.copy_from_slice(&v1[..184]);
         old[4..8].copy_from_slice(&184u32.to_le_bytes());
         old[136..138].copy_from_slice(&48u16.to_le_bytes());
