@@ -48,8 +48,26 @@ const fn make_table() -> [u32; 256] {
     table
 }
 
-/// Byte-at-a-time lookup table (1 KiB, built at compile time).
-static TABLE: [u32; 256] = make_table();
+/// Slicing-by-4 tables (4 KiB, built at compile time): `SLICES[0]` is the
+/// byte-at-a-time table; `SLICES[k][i]` is byte `i` followed by `k` zero
+/// bytes, so four table steps replace four dependent byte steps.
+const fn make_slices() -> [[u32; 256]; 4] {
+    let t0 = make_table();
+    let mut t = [t0; 4];
+    let mut k = 1;
+    while k < 4 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t0[(prev & 0xFF) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+}
+
+static SLICES: [[u32; 256]; 4] = make_slices();
 
 const fn update_const(mut crc: u32, data: &[u8]) -> u32 {
     let table = make_table();
@@ -68,13 +86,26 @@ pub const SEED: u32 = update_const(0xFFFF_FFFF, &[0xFF; 8]);
 // rxe hard-codes this register value; prove ours is the same.
 const _: () = assert!(SEED == 0xDEBB_20E3);
 
-/// Feeds `data` into a raw (not inverted) CRC-32 register. (Measured under
-/// TCG with path MTU 4096: the ICRC is about half of the ROM's per-frame
-/// work; reading the data a word at a time changed nothing — the table
-/// lookups are the cost — so the plain loop stays.)
+/// Feeds `data` into a raw (not inverted) CRC-32 register: four bytes per
+/// step (slicing-by-4), the tail byte by byte.
+///
+/// The ICRC is about half of the ROM's per-frame work at path MTU 4096.
+/// Measured under TCG with the ROM's TSC counters (guest busy time over 64
+/// MiB, alternating runs): byte-at-a-time ~540-715 ms, slicing-by-4 ~370-570,
+/// slicing-by-8 ~370-530 for 4 KiB more table; a 2-byte table (256 KiB) and
+/// word loads with byte steps changed nothing.
 pub fn crc32_update(mut crc: u32, data: &[u8]) -> u32 {
-    for &byte in data {
-        crc = TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
+    let t = &SLICES;
+    let mut words = data.chunks_exact(4);
+    for w in &mut words {
+        let x = crc ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        crc = t[3][(x & 0xFF) as usize]
+            ^ t[2][((x >> 8) & 0xFF) as usize]
+            ^ t[1][((x >> 16) & 0xFF) as usize]
+            ^ t[0][(x >> 24) as usize];
+    }
+    for &byte in words.remainder() {
+        crc = t[0][((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
     }
     crc
 }
@@ -164,7 +195,7 @@ mod test {
         assert_eq!(!crc32_update(0xFFFF_FFFF, &[0xFF; 8]), !SEED);
     }
 
-    /// The table loop against the textbook bit-at-a-time CRC, for every
+    /// Slicing-by-4 against the textbook bit-at-a-time CRC, for every
     /// length 0..70 and every start alignment.
     #[test]
     fn word_loop_matches_bitwise_reference() {
