@@ -31,6 +31,8 @@ pub mod verify;
 #[cfg(test)]
 mod robustness;
 #[cfg(test)]
+mod testrng;
+#[cfg(test)]
 mod testrom;
 
 pub use config::{ConfigBlock, ConfigError, ConfigRepr, EMPTY_CONFIG_BLOCK};

@@ -11,20 +11,7 @@ use crate::pcir::{DeviceList, PciId};
 use crate::testrom;
 use crate::verify::verify_to_vec;
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::testrng::XorShift;
 
 /// Reads every field an inspector would, so a panic anywhere shows up.
 fn touch_everything(rom: &[u8]) -> usize {

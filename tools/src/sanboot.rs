@@ -208,6 +208,19 @@ pub fn configure_rom(romtool_bin: &Path, rom: &Path, out: &Path, uri: &str, ip: 
     );
 }
 
+/// The production ROM (`cargo xtask rom`) configured for `uri` from our
+/// segment address, written to `out`.
+pub fn configured_production_rom(romtool_bin: &Path, out: &Path, uri: &str) -> PathBuf {
+    let src = crate::qemu::production_rom();
+    assert!(
+        src.exists(),
+        "{} is missing: run `cargo xtask rom`",
+        src.display()
+    );
+    configure_rom(romtool_bin, &src, out, uri, ROM_IP);
+    out.to_path_buf()
+}
+
 /// A QEMU run with `rom` on a virtio-net NIC joined to the segment on
 /// `port` (our target or the LIO VM).
 pub fn qemu_on_segment(name: &str, rom: &Path, port: u16) -> Qemu {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use tools::images::image;
 use tools::netdev::StreamNic;
 use tools::qemu;
-use tools::sanboot::{configure_rom, qemu_on_segment, SrpTargetProc, ROM_IP, TARGET_URI};
+use tools::sanboot::{configured_production_rom, qemu_on_segment, SrpTargetProc, TARGET_URI};
 use tools::srp_host::{HostMem, MEM_BASE};
 
 /// Base memory the ROM's low copy (and the table in it) lives in.
@@ -109,21 +109,11 @@ fn boot_dump_and_freeze(t: &SrpTargetProc, name: &str) -> (Vec<u8>, FrozenVm) {
 
 /// The production ROM configured for the segment's target.
 fn configured_rom(name: &str) -> PathBuf {
-    let src = qemu::production_rom();
-    assert!(
-        src.exists(),
-        "{} is missing: run `cargo xtask rom`",
-        src.display()
-    );
-    let rom = logdir(name).join("srpboot.rom");
-    configure_rom(
+    configured_production_rom(
         Path::new(env!("CARGO_BIN_EXE_romtool")),
-        &src,
-        &rom,
+        &logdir(name).join("srpboot.rom"),
         TARGET_URI,
-        ROM_IP,
-    );
-    rom
+    )
 }
 
 /// Boots the ROM against `t` and returns the base-memory dump taken when

@@ -11,7 +11,8 @@ use tools::images::image;
 use tools::lio::LioTarget;
 use tools::qemu::{self, debug_exit_status};
 use tools::sanboot::{
-    configure_rom, qemu_on_segment, qemu_on_segment_with, SrpTargetProc, ROM_IP, TARGET_URI,
+    configure_rom, configured_production_rom, qemu_on_segment, qemu_on_segment_with, SrpTargetProc,
+    ROM_IP, TARGET_URI,
 };
 
 fn logdir(name: &str) -> PathBuf {
@@ -22,21 +23,11 @@ fn logdir(name: &str) -> PathBuf {
 
 /// The production ROM, configured for `uri`.
 fn rom(name: &str, uri: &str) -> PathBuf {
-    let src = qemu::production_rom();
-    assert!(
-        src.exists(),
-        "{} is missing: run `cargo xtask rom`",
-        src.display()
-    );
-    let out = logdir(name).join("srpboot.rom");
-    configure_rom(
+    configured_production_rom(
         Path::new(env!("CARGO_BIN_EXE_romtool")),
-        &src,
-        &out,
+        &logdir(name).join("srpboot.rom"),
         uri,
-        ROM_IP,
-    );
-    out
+    )
 }
 
 /// A private copy of a test image (targets may write to it).

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::vec;
 use std::vec::Vec;
 
-use super::scsi::{BlockConfig, BlockDevice, DeviceState, Transfer};
+use super::scsi::{BlockConfig, BlockDevice, BlockError, DeviceState, Transfer};
 use super::session::Session;
 use super::tests::{golden_config, Mem, MEM_BASE};
 use crate::cm::{CmConfig, CmEvent, ConnId, Initiator, Passive};
@@ -288,19 +288,40 @@ fn advance(now: &mut u64, dev: &Dev, tgt: &MiniTarget) {
     };
 }
 
-fn scenario(faults: Faults) -> (u64, std::time::Duration) {
-    let (mut dev, mut tgt, mem) = setup(faults);
-    let mut now = 1u64;
-    dev.open(Instant(now)).unwrap();
+/// Logs in and identifies, both ends polled in turn on virtual time.
+fn open(dev: &mut Dev, tgt: &mut MiniTarget, now: &mut u64) {
+    dev.open(Instant(*now)).unwrap();
     for _ in 0..200_000 {
-        dev.poll(Instant(now));
-        tgt.poll(Instant(now));
+        dev.poll(Instant(*now));
+        tgt.poll(Instant(*now));
         if dev.state() != DeviceState::Opening {
             break;
         }
-        advance(&mut now, &dev, &tgt);
+        advance(now, dev, tgt);
     }
     assert_eq!(dev.state(), DeviceState::Ready, "open");
+}
+
+/// Runs a transfer to its end, both ends polled in turn.
+fn finish<const K: usize>(
+    x: &mut Transfer<K>,
+    dev: &mut Dev,
+    tgt: &mut MiniTarget,
+    now: &mut u64,
+) -> Result<(), BlockError> {
+    loop {
+        if let Some(r) = x.poll(Instant(*now), dev) {
+            return r;
+        }
+        tgt.poll(Instant(*now));
+        advance(now, dev, tgt);
+    }
+}
+
+fn scenario(faults: Faults) -> (u64, std::time::Duration) {
+    let (mut dev, mut tgt, mem) = setup(faults);
+    let mut now = 1u64;
+    open(&mut dev, &mut tgt, &mut now);
     assert_eq!(dev.info().unwrap().blocks, BLOCKS);
     assert_eq!(dev.info().unwrap().inquiry.vendor_str(), "LOOPBACK");
 
@@ -332,14 +353,7 @@ fn scenario(faults: Faults) -> (u64, std::time::Duration) {
     let data: Vec<u8> = (0..65536u32).map(|i| ((i * 13) >> 3) as u8).collect();
     assert!(mem.clone().write(src, &data));
     let mut w = Transfer::<4>::write(100, 128, src);
-    let r = loop {
-        if let Some(r) = w.poll(Instant(now), &mut dev) {
-            break r;
-        }
-        tgt.poll(Instant(now));
-        advance(&mut now, &dev, &tgt);
-    };
-    r.unwrap();
+    finish(&mut w, &mut dev, &mut tgt, &mut now).unwrap();
     let imm = vec![0xC3u8; 4096];
     let h = dev.start_write_immediate(Instant(now), 1000, &imm).unwrap();
     loop {
@@ -420,18 +434,6 @@ fn abandoned_transfer_frees_its_slots_for_the_next_login() {
     let run = || {
         let (mut dev, mut tgt, mem) = setup(Faults::default());
         let mut now = 1u64;
-        let open = |dev: &mut Box<Dev>, tgt: &mut MiniTarget, now: &mut u64| {
-            dev.open(Instant(*now)).unwrap();
-            for _ in 0..200_000 {
-                dev.poll(Instant(*now));
-                tgt.poll(Instant(*now));
-                if dev.state() != DeviceState::Opening {
-                    break;
-                }
-                advance(now, dev, tgt);
-            }
-            assert_eq!(dev.state(), DeviceState::Ready, "open");
-        };
         open(&mut dev, &mut tgt, &mut now);
         let buf = MEM_BASE + 4096;
         // As many commands as the session has slots (the ROM's case).
@@ -443,14 +445,7 @@ fn abandoned_transfer_frees_its_slots_for_the_next_login() {
         assert_eq!(x.in_flight(), 0);
         open(&mut dev, &mut tgt, &mut now);
         let mut y = Transfer::<4>::read(0, 64, buf);
-        let r = loop {
-            if let Some(r) = y.poll(Instant(now), &mut dev) {
-                break r;
-            }
-            tgt.poll(Instant(now));
-            advance(&mut now, &dev, &tgt);
-        };
-        r.unwrap();
+        finish(&mut y, &mut dev, &mut tgt, &mut now).unwrap();
         assert_eq!(mem.get(buf + 63 * 512, 16), pattern(63));
         assert_eq!(tgt.logins, 2);
     };

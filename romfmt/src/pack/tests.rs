@@ -7,20 +7,7 @@ fn fix_byte(rom: &mut [u8], at: usize) {
 }
 use crate::verify::{verify_to_vec, Problem};
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+use crate::testrng::XorShift;
 
 /// Data with the shapes a body has: runs, repeats near and far,
 /// noise, a few distinct bytes; `kind` picks the mix.
