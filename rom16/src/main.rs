@@ -34,6 +34,8 @@ mod nicselftest;
 mod pci;
 #[cfg(target_os = "none")]
 mod physmem;
+#[cfg(all(target_os = "none", feature = "profile"))]
+mod profile;
 #[cfg(target_os = "none")]
 mod romstate;
 #[cfg(all(target_os = "none", feature = "san", not(feature = "test-disk")))]

@@ -34,7 +34,7 @@ extern "C" {
 
 /// Reads the time stamp counter.
 #[inline]
-fn rdtsc() -> u64 {
+pub(crate) fn rdtsc() -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: RDTSC only reads a counter; CR4.TSD is clear under the BIOS.
     unsafe {
@@ -235,7 +235,11 @@ impl Hal for RomHal {
         port::outb(p, v)
     }
     fn io_write16(&self, p: u16, v: u16) {
-        port::outw(p, v)
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
+        port::outw(p, v);
+        #[cfg(feature = "profile")]
+        crate::profile::add(crate::profile::Bucket::PortWrite, t);
     }
     fn io_write32(&self, p: u16, v: u32) {
         port::outl(p, v)
@@ -259,16 +263,28 @@ impl Hal for RomHal {
         unsafe { read_volatile(Self::mmio_ptr::<u32>(addr)) }
     }
     fn mmio_write8(&self, addr: PhysAddr, v: u8) {
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
         // SAFETY: as `mmio_read8`.
         unsafe { write_volatile(Self::mmio_ptr::<u8>(addr), v) }
+        #[cfg(feature = "profile")]
+        crate::profile::add(crate::profile::Bucket::MmioWrite, t);
     }
     fn mmio_write16(&self, addr: PhysAddr, v: u16) {
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
         // SAFETY: as `mmio_read16`.
         unsafe { write_volatile(Self::mmio_ptr::<u16>(addr), v) }
+        #[cfg(feature = "profile")]
+        crate::profile::add(crate::profile::Bucket::MmioWrite, t);
     }
     fn mmio_write32(&self, addr: PhysAddr, v: u32) {
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
         // SAFETY: as `mmio_read16`.
         unsafe { write_volatile(Self::mmio_ptr::<u32>(addr), v) }
+        #[cfg(feature = "profile")]
+        crate::profile::add(crate::profile::Bucket::MmioWrite, t);
     }
 
     fn pci_read32(&self, bdf: Bdf, off: u8) -> u32 {

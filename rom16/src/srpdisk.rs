@@ -155,16 +155,40 @@ impl Nic for RomNic {
         }
     }
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        match self {
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
+        #[cfg(feature = "profile")]
+        let f = |frame: &[u8]| {
+            let t = crate::profile::now();
+            let r = f(frame);
+            crate::profile::add(crate::profile::Bucket::RxWork, t);
+            r
+        };
+        let r = match self {
             RomNic::Virtio(n) => n.receive(f),
             RomNic::E1000(n) => n.receive(f),
-        }
+        };
+        #[cfg(feature = "profile")]
+        crate::profile::add(
+            if r.is_some() {
+                crate::profile::Bucket::RxFrame
+            } else {
+                crate::profile::Bucket::RxEmpty
+            },
+            t,
+        );
+        r
     }
     fn transmit<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        match self {
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
+        let r = match self {
             RomNic::Virtio(n) => n.transmit(len, f),
             RomNic::E1000(n) => n.transmit(len, f),
-        }
+        };
+        #[cfg(feature = "profile")]
+        crate::profile::add(crate::profile::Bucket::Tx, t);
+        r
     }
     fn link_up(&self) -> bool {
         match self {
@@ -285,7 +309,7 @@ impl SrpDisk {
         let mut bc = BlockConfig::new(lun_of(cfg), scratch);
         // 16 KiB commands: a 127-sector INT 13h call becomes 4 commands in
         // flight instead of one (measured: 24.6 -> 28 MiB/s under TCG).
-        bc.max_transfer_len = 16 * 1024;
+        bc.max_transfer_len = 64 * 1024;
         let mut disk = SrpDisk {
             scsi: ScsiDevice::new(session, PhysMemory, bc),
             clock,
@@ -483,6 +507,15 @@ impl SrpDisk {
 
     /// Runs one transfer to the end, reconnecting and retrying on failure.
     fn transfer(&mut self, write: bool, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
+        let r = self.run_transfer(write, lba, count, buf);
+        #[cfg(feature = "profile")]
+        crate::profile::transfer_done(t, self.clock.ticks_per_us());
+        r
+    }
+
+    fn run_transfer(&mut self, write: bool, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
         self.resume_nic()?;
         let mut last = IoError::Timeout;
         for attempt in 0..IO_ATTEMPTS {

@@ -77,6 +77,14 @@ fn rom(args: &[String]) -> Result<PathBuf, String> {
         let id = (hex("--vendor", 0x1af4)?, hex("--device", 0x1000)?);
         return Ok(build_nic_selftest_roms(&[id])?.remove(0));
     }
+    if args.iter().any(|a| a == "--profile") {
+        // Measurement build: COM1 gets a TSC breakdown of INT 13h transfers
+        // (rom16/src/profile.rs). Own target dir and image name.
+        let out = qemu::target_dir().join("srpboot-profile.rom");
+        let elf = cargo_build_rom("rom-profile", Some("san,profile"))?;
+        romtool_build(&elf, &out, &[])?;
+        return Ok(out);
+    }
     let test_disk = args.iter().any(|a| a == "--test-disk");
     build_rom(test_disk)
 }
