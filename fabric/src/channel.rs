@@ -109,6 +109,12 @@ pub trait Channel {
     ) -> Result<RemoteRegion, ChannelError>;
     /// Revokes a region: later accesses with its key are refused.
     fn deregister(&mut self, region: RemoteRegion);
+    /// Moves a live region to `[addr, addr + region.len)` of platform
+    /// memory: what the peer already wrote is copied there, and its later
+    /// accesses (still naming `region.addr`) land there. For a read-ahead
+    /// whose data is still on the wire when the caller it was for shows up.
+    /// `WrongState` if the region is gone or the memory is not usable.
+    fn rebind(&mut self, region: RemoteRegion, addr: u64) -> Result<(), ChannelError>;
     /// Starts an orderly disconnect (DREQ).
     fn disconnect(&mut self, now: Instant);
     /// Forgets the connection at once, without the DREQ handshake: the peer

@@ -11,6 +11,26 @@ pub trait Memory {
     fn read(&self, addr: u64, out: &mut [u8]) -> bool;
     /// Copies `data` to `addr`; `false` if the range does not exist.
     fn write(&mut self, addr: u64, data: &[u8]) -> bool;
+
+    /// Copies `len` bytes from `from` to `to` (the ranges do not overlap);
+    /// `false` if either does not exist, possibly after copying a part.
+    /// The default goes through `bounce`; memory that can do better (the
+    /// ROM's: one `memcpy`) overrides it.
+    fn copy(&mut self, from: u64, to: u64, len: u64, bounce: &mut [u8]) -> bool {
+        let mut off = 0u64;
+        while off < len {
+            let n = (len - off).min(bounce.len() as u64) as usize;
+            if n == 0 {
+                return false;
+            }
+            let chunk = &mut bounce[..n];
+            if !(self.read(from + off, chunk) && self.write(to + off, chunk)) {
+                return false;
+            }
+            off += n as u64;
+        }
+        true
+    }
 }
 
 /// A slice as memory starting at address `base` (tests, host tools).
@@ -68,5 +88,27 @@ mod tests {
         let mut out = [0u8; 8];
         assert!(m.read(0x1008, &mut out));
         assert_eq!(out, [1; 8]);
+    }
+
+    #[test]
+    fn default_copy_goes_through_the_bounce_buffer_in_chunks() {
+        let mut buf = [0u8; 64];
+        for (i, b) in buf[..20].iter_mut().enumerate() {
+            *b = i as u8 + 1;
+        }
+        let mut m = SliceMemory {
+            base: 0x1000,
+            bytes: &mut buf,
+        };
+        let mut bounce = [0u8; 6];
+        assert!(m.copy(0x1000, 0x1020, 20, &mut bounce));
+        let mut out = [0u8; 20];
+        assert!(m.read(0x1020, &mut out));
+        assert_eq!(out[..], m.bytes[..20]);
+        // Out of range on either side, or no bounce room: refused.
+        assert!(!m.copy(0x1030, 0x1000, 20, &mut bounce));
+        assert!(!m.copy(0x1000, 0x1030, 20, &mut bounce));
+        assert!(!m.copy(0x1000, 0x1020, 4, &mut []));
+        assert!(m.copy(0x1000, 0x1020, 0, &mut []));
     }
 }

@@ -10,3 +10,4 @@ pub mod edd;
 pub mod geometry;
 pub mod int13;
 pub mod mem;
+pub mod readahead;

@@ -21,9 +21,16 @@ pub enum Bucket {
     PortWrite,
     MmioWrite,
     RxWork,
+    /// Read-ahead outcomes: moved into the caller's buffer, copied from
+    /// ours, waited for and dropped.
+    AheadMoved,
+    AheadCopied,
+    AheadDropped,
 }
-const BUCKETS: usize = 7;
-const NAMES: [&str; BUCKETS] = ["xfer", "rx", "empty", "tx", "out", "mmio-w", "rx-work"];
+const BUCKETS: usize = 10;
+const NAMES: [&str; BUCKETS] = [
+    "xfer", "rx", "empty", "tx", "out", "mmio-w", "rx-work", "ra-moved", "ra-copied", "ra-dropped",
+];
 
 struct Counters {
     n: [u32; BUCKETS],

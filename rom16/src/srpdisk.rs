@@ -15,7 +15,7 @@ use fabric::nic::hal::Bdf;
 use fabric::nic::virtio_net::{self, VirtioNet};
 use fabric::nic::{pci, MacAddr, Nic};
 use fabric::srp::{
-    BlockConfig, BlockDevice as ScsiDevice, BlockError, DeviceState, Session, Transfer,
+    BlockConfig, BlockDevice as ScsiDevice, BlockError, CmdHandle, DeviceState, Session, Transfer,
 };
 use fabric::time::{Duration, Instant};
 use fabric::transport::{HcaConfig, Resolution};
@@ -26,6 +26,7 @@ use fabric::wire::sbft::{
 use fabric::wire::{EthernetAddress, Ipv4Address};
 use rom16::blockdev::{BlockDevice, Identity, IoError};
 use rom16::mem::PhysMem;
+use rom16::readahead::Planner;
 use romfmt::config::ConfigRepr;
 
 /// Send/receive queue depth and message size of our one RC QP. SRP IUs we
@@ -79,6 +80,14 @@ impl Memory for PhysMemory {
             return false;
         }
         phys::write(addr as u32, data);
+        true
+    }
+    fn copy(&mut self, from: u64, to: u64, len: u64, _bounce: &mut [u8]) -> bool {
+        let below_4g = |a: u64| a.checked_add(len).is_some_and(|e| e <= 1 << 32);
+        if !below_4g(from) || !below_4g(to) {
+            return false;
+        }
+        phys::copy(from as u32, to as u32, len as u32);
         true
     }
 }
@@ -217,6 +226,26 @@ static PROBE_BUF: crate::romstate::RomCell<[u8; PREFERRED_MTU]> =
 static SCRATCH: crate::romstate::RomCell<[u8; fabric::srp::scsi::SCRATCH_LEN as usize]> =
     crate::romstate::RomCell::new([0; fabric::srp::scsi::SCRATCH_LEN as usize]);
 
+/// Room for one read-ahead: one 64 KiB command (`max_transfer_len`), as
+/// much as a 127-sector call.
+const READ_AHEAD_LEN: usize = 64 * 1024;
+
+/// A read ahead lands here until a call claims it (`rom16::readahead`).
+static READ_AHEAD_BUF: crate::romstate::RomCell<[u8; READ_AHEAD_LEN]> =
+    crate::romstate::RomCell::new([0; READ_AHEAD_LEN]);
+
+fn read_ahead_addr() -> u32 {
+    READ_AHEAD_BUF.with(|b| phys::addr_of(b.as_mut_ptr()))
+}
+
+/// A READ issued ahead of the caller.
+#[derive(Clone, Copy)]
+struct Ahead {
+    lba: u64,
+    blocks: u32,
+    cmd: CmdHandle,
+}
+
 /// The remote disk.
 pub struct SrpDisk {
     scsi: Scsi,
@@ -225,6 +254,9 @@ pub struct SrpDisk {
     lun: u16,
     blocks: u64,
     block_len: u32,
+    planner: Planner,
+    /// At most one read ahead in flight (or finished, not yet claimed).
+    ahead: Option<Ahead>,
 }
 
 /// Writes `core::fmt` text to the console (error texts come from fabric's
@@ -317,6 +349,8 @@ impl SrpDisk {
             lun: uri.lun,
             blocks: 0,
             block_len: 0,
+            planner: Planner::new(),
+            ahead: None,
         };
         if let Err(e) = disk.login_any_mtu().and_then(|()| disk.probe_path_mtu()) {
             let _ = write!(w, "srpboot: {e}\n");
@@ -506,15 +540,6 @@ impl SrpDisk {
     }
 
     /// Runs one transfer to the end, reconnecting and retrying on failure.
-    fn transfer(&mut self, write: bool, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
-        let r = self.run_transfer(write, lba, count, buf);
-        #[cfg(feature = "profile")]
-        crate::profile::transfer_done(t, self.clock.ticks_per_us());
-        r
-    }
-
     fn run_transfer(&mut self, write: bool, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
         self.resume_nic()?;
         let mut last = IoError::Timeout;
@@ -566,6 +591,7 @@ impl SrpDisk {
                         // Commands are still out: take them back, or
                         // their slots stay taken after the re-login.
                         x.abandon(&mut self.scsi);
+                        self.forget_read_ahead();
                         break;
                     }
                     None => {}
@@ -575,11 +601,114 @@ impl SrpDisk {
         Err(last)
     }
 
+    /// A read, served from a read ahead where one matches
+    /// (`rom16::readahead`): moved into `buf` while its data is still on
+    /// the wire, copied if it already finished. Whatever goes wrong with a
+    /// read ahead, the call falls back to a plain transfer.
+    fn read_with_read_ahead(&mut self, lba: u64, count: u32, buf: u32) -> Result<(), IoError> {
+        self.resume_nic()?;
+        let max = self
+            .scsi
+            .info()
+            .map_or(0, |i| i.max_transfer_blocks)
+            .min(READ_AHEAD_LEN as u32 / self.block_len.max(1));
+        let next = self.planner.on_read(lba, count, self.blocks, max);
+        let len = count * self.block_len;
+        let served = match self.ahead.take() {
+            Some(a) if a.lba == lba && a.blocks == count => {
+                #[cfg(feature = "profile")]
+                let t = crate::profile::now();
+                if self.scsi.rebind(a.cmd, u64::from(buf)).is_ok() {
+                    #[cfg(feature = "profile")]
+                    crate::profile::add(crate::profile::Bucket::AheadMoved, t);
+                    // Still on the wire: ask for the next one behind it,
+                    // then wait for this one in the caller's buffer.
+                    self.read_ahead(next);
+                    self.wait(a.cmd).is_ok()
+                } else {
+                    // Finished into our buffer already.
+                    #[cfg(feature = "profile")]
+                    crate::profile::add(crate::profile::Bucket::AheadCopied, t);
+                    let ok = self.wait(a.cmd).is_ok();
+                    if ok {
+                        phys::copy(read_ahead_addr(), buf, len);
+                    }
+                    self.read_ahead(next);
+                    ok
+                }
+            }
+            Some(a) => {
+                // Not what this call wants: let it finish, drop it.
+                #[cfg(feature = "profile")]
+                crate::profile::add(crate::profile::Bucket::AheadDropped, crate::profile::now());
+                let _ = self.wait(a.cmd);
+                false
+            }
+            None => false,
+        };
+        if served {
+            return Ok(());
+        }
+        let r = self.run_transfer(false, lba, count, buf);
+        if r.is_ok() && self.ahead.is_none() {
+            self.read_ahead(next);
+        }
+        r
+    }
+
+    /// Starts reading `next` into the read-ahead buffer (no-op for `None`,
+    /// or when the session has no room right now).
+    fn read_ahead(&mut self, next: Option<(u64, u32)>) {
+        let Some((lba, blocks)) = next else { return };
+        let t = now(&self.clock);
+        if let Ok(cmd) = self.scsi.start_read(t, lba, blocks, u64::from(read_ahead_addr())) {
+            self.ahead = Some(Ahead { lba, blocks, cmd });
+        }
+    }
+
+    /// Waits for a read ahead nobody will claim (before a write, whose
+    /// data it could predate) and drops it.
+    fn settle_read_ahead(&mut self) {
+        if let Some(a) = self.ahead.take() {
+            let _ = self.wait(a.cmd);
+        }
+    }
+
+    /// After `scsi.reset()`: the read ahead ended with the connection;
+    /// take its slot back.
+    fn forget_read_ahead(&mut self) {
+        if let Some(a) = self.ahead.take() {
+            let _ = self.scsi.finish(a.cmd);
+        }
+    }
+
+    /// Polls until `cmd` ends, at most one I/O deadline (then the
+    /// connection is reset, as a transfer's would be, and the next call
+    /// logs in again).
+    fn wait(&mut self, cmd: CmdHandle) -> Result<(), BlockError> {
+        let start = now(&self.clock);
+        loop {
+            let t = now(&self.clock);
+            self.scsi.poll(t);
+            if let Some(r) = self.scsi.finish_io(cmd) {
+                return r;
+            }
+            if t.since(start) > IO_WAIT {
+                console::str("srpboot: read-ahead timed out\n");
+                self.scsi.reset();
+                let _ = self.scsi.finish(cmd);
+                self.forget_read_ahead();
+                return Err(BlockError::NotOpen);
+            }
+        }
+    }
+
     /// Drops the session and logs in again (the target restarted, or the
     /// connection broke).
     fn reconnect(&mut self) {
         console::str("srpboot: reconnecting ...\n");
         self.scsi.reset();
+        self.forget_read_ahead();
         match self.login() {
             Ok(()) => console::str("srpboot: reconnected\n"),
             Err(e) => {
@@ -661,7 +790,12 @@ impl BlockDevice for SrpDisk {
         count: u32,
         buf: u32,
     ) -> Result<(), IoError> {
-        self.transfer(false, lba, count, buf)
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
+        let r = self.read_with_read_ahead(lba, count, buf);
+        #[cfg(feature = "profile")]
+        crate::profile::transfer_done(t, self.clock.ticks_per_us());
+        r
     }
     /// iPXE's quiesce heuristic (bios-anchors §1.4): Windows writes a flag
     /// to the boot disk as its last INT 13h action before its own drivers
@@ -676,7 +810,9 @@ impl BlockDevice for SrpDisk {
         count: u32,
         buf: u32,
     ) -> Result<(), IoError> {
-        let r = self.transfer(true, lba, count, buf);
+        self.planner.on_other();
+        self.settle_read_ahead();
+        let r = self.run_transfer(true, lba, count, buf);
         if r.is_ok() {
             self.chan_mut().hca_mut().nic_mut().pause_dma();
         }
@@ -697,6 +833,7 @@ impl BlockDevice for SrpDisk {
                 // Free the command's slot: the next call logs in again.
                 self.scsi.reset();
                 let _ = self.scsi.finish(h);
+                self.forget_read_ahead();
                 return Err(IoError::Timeout);
             }
         }

@@ -157,6 +157,14 @@ impl<N: Nic, M: Memory, const DEPTH: usize, const MSG: usize> Channel
         self.cm.deregister(region)
     }
 
+    fn rebind(&mut self, region: RemoteRegion, addr: u64) -> Result<(), ChannelError> {
+        if self.cm.rebind(region, addr) {
+            Ok(())
+        } else {
+            Err(ChannelError::WrongState)
+        }
+    }
+
     fn disconnect(&mut self, now: Instant) {
         if let Some(conn) = self.conn {
             self.cm.disconnect(now, conn);

@@ -812,6 +812,11 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         self.hca.deregister(region.rkey)
     }
 
+    /// Moves where a region's bytes land (see [`Hca::rebind`]).
+    pub fn rebind(&mut self, region: RemoteRegion, new_addr: u64) -> bool {
+        self.hca.rebind(region.rkey, new_addr)
+    }
+
     // --------------------------------------------------------- poll ----
 
     /// Runs the HCA and the CM at `now`: frames, MADs, timers.

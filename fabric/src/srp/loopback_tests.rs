@@ -456,3 +456,56 @@ fn abandoned_transfer_frees_its_slots_for_the_next_login() {
         .join()
         .unwrap();
 }
+
+/// A read whose data is partly on the wire is moved to another buffer (the
+/// ROM's read-ahead handed to the INT 13h call that wants it): what arrived
+/// before the move is copied over, the rest lands at the new place only,
+/// and the old buffer sees nothing past what had arrived.
+#[test]
+fn read_rebound_mid_flight_lands_in_the_new_buffer() {
+    let run = || {
+        let (mut dev, mut tgt, mem) = setup(Faults::default());
+        let mut now = 1u64;
+        open(&mut dev, &mut tgt, &mut now);
+        let (old, new) = (MEM_BASE + 0x10_000, MEM_BASE + 0x40_000);
+        let blocks = 64u32; // 32 KiB: more packets than the target's window
+        let h = dev.start_read(Instant(now), 100, blocks, old).unwrap();
+        // Run until the first block is there but not the last.
+        let mut steps = 0;
+        while mem.get(old, 16) != pattern(100) {
+            dev.poll(Instant(now));
+            tgt.poll(Instant(now));
+            advance(&mut now, &dev, &tgt);
+            steps += 1;
+            assert!(steps < 10_000, "no data arrived");
+        }
+        let last = old + u64::from(blocks - 1) * 512;
+        assert_ne!(mem.get(last, 16), pattern(100 + 63), "all data arrived at once: nothing to move");
+        dev.rebind(h, new).unwrap();
+        let result = loop {
+            if let Some(r) = dev.finish_io(h) {
+                break r;
+            }
+            dev.poll(Instant(now));
+            tgt.poll(Instant(now));
+            advance(&mut now, &dev, &tgt);
+        };
+        result.unwrap();
+        for b in 0..u64::from(blocks) {
+            assert_eq!(mem.get(new + b * 512 + 496, 16), pattern(100 + b), "block {b} at the new place");
+        }
+        assert_eq!(mem.get(last, 16), [0u8; 16], "the old buffer got data after the move");
+        // Finished: nothing left to move.
+        assert!(dev.rebind(h, old).is_err());
+        // A later read is unaffected.
+        let mut y = Transfer::<4>::read(0, 8, old);
+        finish(&mut y, &mut dev, &mut tgt, &mut now).unwrap();
+        assert_eq!(mem.get(old + 7 * 512, 16), pattern(7));
+    };
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}

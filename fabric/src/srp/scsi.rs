@@ -846,6 +846,12 @@ impl<C: Channel, M: Memory, const SLOTS: usize, const IU: usize> BlockDevice<C, 
         Ok(self.session.abort(now, h)?)
     }
 
+    /// Moves where an outstanding READ's data lands (see
+    /// [`Session::rebind`]): a read-ahead handed to the caller that wants it.
+    pub fn rebind(&mut self, h: CmdHandle, addr: u64) -> Result<(), BlockError> {
+        Ok(self.session.rebind(h, addr)?)
+    }
+
     /// Takes a finished command: `Ok` with the SCSI completion when the
     /// status is GOOD (residuals included), else the mapped error. `None`
     /// while outstanding.

@@ -712,6 +712,21 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
         })
     }
 
+    /// Moves where an outstanding data-in command's bytes land: to
+    /// `[addr, addr + its length)` (see [`Channel::rebind`]; the target keeps
+    /// the address it was given). `NotOutstanding` once its response came —
+    /// then all its data is at the old place.
+    pub fn rebind(&mut self, h: CmdHandle, addr: u64) -> Result<(), StartError> {
+        let region = match self.inner.slots.get(usize::from(h.slot)) {
+            Some(s) if s.tag == h.tag && s.state == SlotState::Outstanding => s.region,
+            _ => return Err(StartError::NotOutstanding),
+        };
+        let Some(region) = region else {
+            return Err(StartError::NotOutstanding);
+        };
+        self.chan.rebind(region, addr).map_err(StartError::Channel)
+    }
+
     /// Aborts an outstanding command: an SRP_TSK_MGMT ABORT TASK goes out on
     /// the credit kept in reserve. The command then ends with
     /// [`SessionError::Aborted`] when the target answers the abort, or with

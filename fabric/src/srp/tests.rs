@@ -161,6 +161,7 @@ struct Fake {
     events: VecDeque<Ev>,
     mem: Mem,
     regions: Vec<(RemoteRegion, Access)>,
+    rebinds: Vec<(u32, u64)>,
     max_regions: usize,
     next_rkey: u32,
     send_window: usize,
@@ -189,6 +190,7 @@ impl Fake {
             events: VecDeque::new(),
             mem: Mem::new(1 << 20),
             regions: Vec::new(),
+            rebinds: Vec::new(),
             max_regions: 32,
             next_rkey: 0x100,
             send_window: 64,
@@ -475,6 +477,18 @@ impl Channel for FakeChannel {
             f.regions.len() + 1,
             "deregistered an unknown region"
         );
+    }
+    fn rebind(&mut self, region: RemoteRegion, addr: u64) -> Result<(), ChannelError> {
+        // This fake moves data at send time: nothing is ever on the wire to
+        // move. Record the call so tests can see it was made.
+        let mut f = self.0.borrow_mut();
+        let known = f.regions.iter().any(|(r, _)| r.rkey == region.rkey);
+        f.rebinds.push((region.rkey, addr));
+        if known {
+            Ok(())
+        } else {
+            Err(ChannelError::WrongState)
+        }
     }
     fn disconnect(&mut self, _now: Instant) {
         let mut f = self.0.borrow_mut();

@@ -359,6 +359,23 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         self.core.mrs.deregister(rkey)
     }
 
+    /// Moves a live region's bytes to `new_addr` (see [`MrTable::rebind`]):
+    /// what the peer already wrote is copied there, later accesses land
+    /// there. `false` (nothing changed) for an unknown key, a wrapping
+    /// range, or memory that cannot be read or written.
+    pub fn rebind(&mut self, rkey: u32, new_addr: u64) -> bool {
+        let core = &mut self.core;
+        let Some((old, written)) = core.mrs.rebind(rkey, new_addr) else {
+            return false;
+        };
+        if !core.mem.copy(old, new_addr, u64::from(written), &mut core.scratch) {
+            // Put it back: the bytes are still all at the old place.
+            core.mrs.rebind(rkey, old);
+            return false;
+        }
+        true
+    }
+
     /// The region table.
     pub fn regions(&self) -> &MrTable {
         &self.core.mrs

@@ -7,6 +7,13 @@
 //! a deregistered key never matches again; a slot whose generation would
 //! wrap is retired for good. Lookups check the whole key, validity, access
 //! and `[va, va + len)` ⊆ region with overflow-safe arithmetic.
+//!
+//! A region has two addresses: `addr`, the one the peer names (what we put
+//! in the SRP descriptor), and `local`, where its bytes are in platform
+//! memory. They start equal; [`MrTable::rebind`] moves `local` while the
+//! peer keeps naming `addr` — how a read-ahead already on the wire lands
+//! straight in the buffer of the call that turned out to want it. The peer
+//! can still reach exactly `len` bytes, now at the new place.
 
 use super::param::MR_SLOTS;
 use crate::channel::{Access, RemoteRegion};
@@ -30,6 +37,10 @@ struct Slot {
     key: u32,
     addr: u64,
     len: u32,
+    local: u64,
+    /// Bytes from the start of the region below which every byte the peer
+    /// wrote lies (a high-water mark): what a rebind must carry over.
+    written: u32,
     access_read: bool,
     access_write: bool,
 }
@@ -73,6 +84,8 @@ impl MrTable {
             key,
             addr,
             len,
+            local: addr,
+            written: 0,
             access_read: access.remote_read,
             access_write: access.remote_write,
         };
@@ -98,13 +111,12 @@ impl MrTable {
 
     /// Checks that `key` grants `write` (else read) access to `[va, va+len)`.
     pub fn check(&self, key: u32, va: u64, len: u64, write: bool) -> Result<(), MrError> {
-        let slot = self
-            .slots
-            .get((key & 0xFF) as usize)
-            .ok_or(MrError::BadKey)?;
-        if !slot.live || slot.key != key {
-            return Err(MrError::BadKey);
-        }
+        self.locate(key, va, len, write).map(|_| ())
+    }
+
+    /// As [`MrTable::check`], and where `va` is in platform memory.
+    pub fn locate(&self, key: u32, va: u64, len: u64, write: bool) -> Result<u64, MrError> {
+        let slot = self.live_slot(key)?;
         if (write && !slot.access_write) || (!write && !slot.access_read) {
             return Err(MrError::NoAccess);
         }
@@ -113,7 +125,41 @@ impl MrTable {
         if va < slot.addr || end > region_end {
             return Err(MrError::OutOfBounds);
         }
-        Ok(())
+        Ok(slot.local + (va - slot.addr))
+    }
+
+    /// Records that the peer wrote `[va, va + len)` (already checked).
+    pub fn note_written(&mut self, key: u32, va: u64, len: u64) {
+        if let Some(slot) = self.slots.get_mut((key & 0xFF) as usize) {
+            if slot.live && slot.key == key {
+                let end = (va.saturating_sub(slot.addr)).saturating_add(len);
+                slot.written = slot.written.max(end.min(u64::from(slot.len)) as u32);
+            }
+        }
+    }
+
+    /// Moves the live region `key` to `new_local` in platform memory (same
+    /// key, same peer address and length). Returns the old local address
+    /// and how many leading bytes the peer may already have written there:
+    /// the caller copies those over. `None` for an unknown key or a range
+    /// that would wrap.
+    pub fn rebind(&mut self, key: u32, new_local: u64) -> Option<(u64, u32)> {
+        new_local.checked_add(u64::from(self.live_slot(key).ok()?.len))?;
+        let slot = &mut self.slots[(key & 0xFF) as usize];
+        let old = slot.local;
+        slot.local = new_local;
+        Some((old, slot.written))
+    }
+
+    fn live_slot(&self, key: u32) -> Result<&Slot, MrError> {
+        let slot = self
+            .slots
+            .get((key & 0xFF) as usize)
+            .ok_or(MrError::BadKey)?;
+        if !slot.live || slot.key != key {
+            return Err(MrError::BadKey);
+        }
+        Ok(slot)
     }
 
     /// Live regions.
@@ -179,5 +225,37 @@ mod tests {
         }
         assert!(t.register(0, 1, RW).is_none());
         assert_eq!(t.live(), MR_SLOTS);
+    }
+
+    #[test]
+    fn rebind_moves_where_bytes_land_not_what_the_peer_names() {
+        let mut t = MrTable::new(3);
+        let r = t.register(0x1000, 0x100, RW).unwrap();
+        assert_eq!(t.locate(r.rkey, 0x1010, 0x10, true), Ok(0x1010));
+        assert_eq!(t.rebind(r.rkey, 0x8000), Some((0x1000, 0)));
+        // The peer still names 0x1000..0x1100; the bytes go to 0x8000.
+        assert_eq!(t.locate(r.rkey, 0x1010, 0x10, true), Ok(0x8010));
+        assert_eq!(t.locate(r.rkey, 0x10f0, 0x11, true), Err(MrError::OutOfBounds));
+        assert_eq!(t.locate(r.rkey, 0x8000, 1, true), Err(MrError::OutOfBounds));
+        // A wrapping target or a dead key is refused.
+        assert_eq!(t.rebind(r.rkey, u64::MAX - 0x10), None);
+        t.deregister(r.rkey);
+        assert_eq!(t.rebind(r.rkey, 0x9000), None);
+    }
+
+    #[test]
+    fn written_high_water_mark_is_what_a_rebind_carries() {
+        let mut t = MrTable::new(4);
+        let r = t.register(0x1000, 0x100, RW).unwrap();
+        t.note_written(r.rkey, 0x1000, 0x40);
+        t.note_written(r.rkey, 0x1080, 0x20);
+        t.note_written(r.rkey, 0x1010, 0x10);
+        // Out-of-range notes clamp to the region.
+        t.note_written(r.rkey, 0x10f0, 0x1000);
+        assert_eq!(t.rebind(r.rkey, 0x8000), Some((0x1000, 0x100)));
+        let r2 = t.register(0x2000, 0x100, RW).unwrap();
+        t.note_written(r2.rkey, 0x2000, 0x40);
+        t.note_written(r2.rkey ^ 0x100, 0x2000, 0x100); // wrong key: ignored
+        assert_eq!(t.rebind(r2.rkey, 0x9000), Some((0x2000, 0x40)));
     }
 }

@@ -10,7 +10,8 @@
 //! 6. R_Key, bounds and access through the region table — **before** any
 //!    byte is written or read; zero-length RDMA skips it (IBA C9-88, what
 //!    ib_srpt's zero-length write relies on) → NAK remote access, QP fails;
-//! 7. execute, then ACK if AckReq.
+//! 7. execute (at the region's local address, which a rebind may have
+//!    moved), then ACK if AckReq.
 //!
 //! Everything we send back goes through one ordered queue so that ACKs
 //! never overtake READ responses that precede them in PSN order.
@@ -176,9 +177,17 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                 (InMsg::Write { va, rkey, resid }, None) => (va, rkey, resid),
                 _ => return,
             };
-            if len > 0 && !self.mem.write(va, pkt.payload) {
-                self.fatal(qi, psn, NakCode::RemoteOperationalError);
-                return;
+            if len > 0 {
+                // Checked in step 6; `locate` also follows a rebind.
+                let Ok(at) = self.mrs.locate(rkey, va, len as u64, true) else {
+                    self.fatal(qi, psn, NakCode::RemoteAccessError);
+                    return;
+                };
+                if !self.mem.write(at, pkt.payload) {
+                    self.fatal(qi, psn, NakCode::RemoteOperationalError);
+                    return;
+                }
+                self.mrs.note_written(rkey, va, len as u64);
             }
             let q = &mut self.qps[qi];
             if last {
@@ -347,8 +356,10 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                     let at = va + off as u64;
                     // Re-check: the region may have been revoked since.
                     let readable = n == 0
-                        || (self.mrs.check(rkey, at, n as u64, false).is_ok()
-                            && self.mem.read(at, &mut self.scratch[..n]));
+                        || self
+                            .mrs
+                            .locate(rkey, at, n as u64, false)
+                            .is_ok_and(|local| self.mem.read(local, &mut self.scratch[..n]));
                     if !readable {
                         self.qps[qi].resp.pop_out();
                         continue;

@@ -63,6 +63,14 @@ pub fn write(phys: u32, src: &[u8]) {
     unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), ptr(phys), src.len()) };
 }
 
+/// Copies `len` bytes from physical `from` to physical `to` (the ranges
+/// do not overlap).
+pub fn copy(from: u32, to: u32, len: u32) {
+    // SAFETY: see `read`; both ranges are memory the caller owns or was
+    // given by the BIOS ABI.
+    unsafe { core::ptr::copy_nonoverlapping(ptr(from) as *const u8, ptr(to), len as usize) };
+}
+
 /// Fills physical memory with a byte.
 pub fn fill(phys: u32, len: u32, v: u8) {
     for i in 0..len {
