@@ -1,12 +1,20 @@
-//! Where an INT 13h transfer's time goes, in TSC ticks (feature
-//! `profile`, never in a shipped ROM). Every `REPORT_EVERY` transfers one
-//! line goes to COM1 and the counters start again, so a benchmark's
-//! sequential and random phases show up as separate lines.
+//! Where an INT 13h call's time goes, in TSC ticks (feature `profile`,
+//! never in a shipped ROM: `cargo xtask rom --profile`). Every
+//! `REPORT_EVERY` reads one `prof:` line goes to COM1 and the counters
+//! start again, so a benchmark's sequential and random phases show up as
+//! separate lines. Each bucket prints as `name calls/microseconds`.
 //!
-//! Buckets: the whole transfer; `receive` calls that returned a frame
-//! (driver + the transport's processing of it); `receive` calls that found
-//! nothing (the wait for the wire); `transmit` calls; port writes (the
-//! virtqueue kicks, which exit to the device model).
+//! - `xfer`: the read, from `SrpDisk::read` entry to return;
+//! - `rx`: `receive` calls that returned a frame (driver + the transport's
+//!   processing), `rx-work` the transport's part of them, `empty` the
+//!   calls that found nothing;
+//! - `tx`: `transmit` calls; `out` / `mmio-w`: port / MMIO writes (the
+//!   virtqueue notifies, each an exit to the device model);
+//! - `ra-*`: read-ahead outcomes (moved into the caller's buffer, copied
+//!   from ours, waited for and dropped);
+//! - `rm`: between two calls, outside protected mode (the return to real
+//!   mode, the caller's own work, the next INT 13h entry and switch);
+//!   `head`/`tail`: inside `rust_int13` before/after the read.
 
 use crate::romstate::RomCell;
 
@@ -21,15 +29,17 @@ pub enum Bucket {
     PortWrite,
     MmioWrite,
     RxWork,
-    /// Read-ahead outcomes: moved into the caller's buffer, copied from
-    /// ours, waited for and dropped.
     AheadMoved,
     AheadCopied,
     AheadDropped,
+    RealMode,
+    Head,
+    Tail,
 }
-const BUCKETS: usize = 10;
+const BUCKETS: usize = 13;
 const NAMES: [&str; BUCKETS] = [
     "xfer", "rx", "empty", "tx", "out", "mmio-w", "rx-work", "ra-moved", "ra-copied", "ra-dropped",
+    "rm", "head", "tail",
 ];
 
 struct Counters {
@@ -37,34 +47,71 @@ struct Counters {
     ticks: [u64; BUCKETS],
 }
 
-static COUNTERS: RomCell<Counters> = RomCell::new(Counters {
+const ZERO: Counters = Counters {
     n: [0; BUCKETS],
     ticks: [0; BUCKETS],
-});
+};
+
+static COUNTERS: RomCell<Counters> = RomCell::new(ZERO);
+
+/// `rust_int13` entry, read start, read end, `rust_int13` exit of the
+/// current (or last) call.
+static MARKS: RomCell<[u64; 4]> = RomCell::new([0; 4]);
 
 /// Current TSC.
 pub fn now() -> u64 {
     crate::nichal::rdtsc()
 }
 
-/// Adds the ticks since `start` to `b`.
-pub fn add(b: Bucket, start: u64) {
-    let dt = now().wrapping_sub(start);
+fn bump(b: Bucket, dt: u64) {
     COUNTERS.with(|c| {
         c.n[b as usize] += 1;
         c.ticks[b as usize] += dt;
     });
 }
 
-/// Ends a transfer; prints and restarts the counters every
-/// `REPORT_EVERY` transfers.
+/// Adds the ticks since `start` to `b`.
+pub fn add(b: Bucket, start: u64) {
+    bump(b, now().wrapping_sub(start));
+}
+
+/// `rust_int13` starts.
+pub fn pm_entry() {
+    let t = now();
+    let last_exit = MARKS.with(|m| core::mem::replace(m, [t, 0, 0, 0])[3]);
+    if last_exit != 0 {
+        bump(Bucket::RealMode, t.wrapping_sub(last_exit));
+    }
+}
+
+/// `rust_int13` returns.
+pub fn pm_exit() {
+    let t = now();
+    let m = MARKS.with(|m| {
+        m[3] = t;
+        *m
+    });
+    if m[1] != 0 && m[2] != 0 {
+        bump(Bucket::Head, m[1].wrapping_sub(m[0]));
+        bump(Bucket::Tail, t.wrapping_sub(m[2]));
+    }
+}
+
+/// A read starts; returns its start time for [`transfer_done`].
+pub fn transfer_start() -> u64 {
+    let t = now();
+    MARKS.with(|m| m[1] = t);
+    t
+}
+
+/// A read ends; prints and restarts the counters every `REPORT_EVERY`.
 pub fn transfer_done(start: u64, ticks_per_us: u64) {
     add(Bucket::Transfer, start);
-    let full = COUNTERS.with(|c| c.n[Bucket::Transfer as usize] >= REPORT_EVERY);
-    if !full {
+    MARKS.with(|m| m[2] = now());
+    if COUNTERS.with(|c| c.n[Bucket::Transfer as usize]) < REPORT_EVERY {
         return;
     }
-    let c = COUNTERS.with(|c| core::mem::replace(c, Counters { n: [0; BUCKETS], ticks: [0; BUCKETS] }));
+    let c = COUNTERS.with(|c| core::mem::replace(c, ZERO));
     crate::console::str("prof:");
     for i in 0..BUCKETS {
         crate::console::str(" ");
@@ -77,4 +124,3 @@ pub fn transfer_done(start: u64, ticks_per_us: u64) {
     }
     crate::console::str("\n");
 }
-

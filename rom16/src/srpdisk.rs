@@ -791,7 +791,7 @@ impl BlockDevice for SrpDisk {
         buf: u32,
     ) -> Result<(), IoError> {
         #[cfg(feature = "profile")]
-        let t = crate::profile::now();
+        let t = crate::profile::transfer_start();
         let r = self.read_with_read_ahead(lba, count, buf);
         #[cfg(feature = "profile")]
         crate::profile::transfer_done(t, self.clock.ticks_per_us());
