@@ -14,7 +14,8 @@
 //!   from ours, waited for and dropped);
 //! - `rm`: between two calls, outside protected mode (the return to real
 //!   mode, the caller's own work, the next INT 13h entry and switch);
-//!   `head`/`tail`: inside `rust_int13` before/after the read.
+//!   `head`/`tail`: inside `rust_int13` before/after the read;
+//! - `mem-w`: the HCA writing received payload to memory (the copy).
 
 use crate::romstate::RomCell;
 
@@ -35,12 +36,32 @@ pub enum Bucket {
     RealMode,
     Head,
     Tail,
+    /// The HCA writing received payload into memory.
+    MemWrite,
+    /// `receive` calls that found nothing before the read's first frame.
+    EmptyFirst,
 }
-const BUCKETS: usize = 13;
+const BUCKETS: usize = 15;
 const NAMES: [&str; BUCKETS] = [
     "xfer", "rx", "empty", "tx", "out", "mmio-w", "rx-work", "ra-moved", "ra-copied", "ra-dropped",
-    "rm", "head", "tail",
+    "rm", "head", "tail", "mem-w", "empty-first",
 ];
+
+/// Frames received since the current read started.
+static FRAMES: RomCell<u32> = RomCell::new(0);
+
+/// `receive` returned (`got`: a frame) after starting at `start`.
+pub fn received(got: bool, start: u64) {
+    if got {
+        FRAMES.with(|f| *f += 1);
+        add(Bucket::RxFrame, start);
+    } else {
+        if FRAMES.with(|f| *f) == 0 {
+            add(Bucket::EmptyFirst, start);
+        }
+        add(Bucket::RxEmpty, start);
+    }
+}
 
 struct Counters {
     n: [u32; BUCKETS],
@@ -100,6 +121,7 @@ pub fn pm_exit() {
 /// A read starts; returns its start time for [`transfer_done`].
 pub fn transfer_start() -> u64 {
     let t = now();
+    FRAMES.with(|f| *f = 0);
     MARKS.with(|m| m[1] = t);
     t
 }

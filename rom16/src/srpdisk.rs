@@ -79,7 +79,11 @@ impl Memory for PhysMemory {
         {
             return false;
         }
+        #[cfg(feature = "profile")]
+        let t = crate::profile::now();
         phys::write(addr as u32, data);
+        #[cfg(feature = "profile")]
+        crate::profile::add(crate::profile::Bucket::MemWrite, t);
         true
     }
     fn copy(&mut self, from: u64, to: u64, len: u64, _bounce: &mut [u8]) -> bool {
@@ -178,14 +182,7 @@ impl Nic for RomNic {
             RomNic::E1000(n) => n.receive(f),
         };
         #[cfg(feature = "profile")]
-        crate::profile::add(
-            if r.is_some() {
-                crate::profile::Bucket::RxFrame
-            } else {
-                crate::profile::Bucket::RxEmpty
-            },
-            t,
-        );
+        crate::profile::received(r.is_some(), t);
         r
     }
     fn transmit<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {

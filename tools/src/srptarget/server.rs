@@ -833,18 +833,26 @@ impl Server {
             l.nic().dev.wait(timeout.min(Duration::from_millis(50)));
             return;
         }
-        let mut fds: Vec<RawFd> = Vec::new();
+        let mut fds: Vec<(RawFd, libc::c_short)> = Vec::new();
         if let Some(l) = &self.transport {
-            fds.push(l.as_raw_fd());
+            fds.push((l.as_raw_fd(), libc::POLLIN));
         }
         for l in &self.tcp_links {
-            fds.extend(l.nic().fds());
+            // Output the socket did not take yet: wake as soon as it can,
+            // not at the timeout (QEMU stops reading while the guest's
+            // receive ring is full, so this is routine under load).
+            let events = if l.nic().tx_pending() {
+                libc::POLLIN | libc::POLLOUT
+            } else {
+                libc::POLLIN
+            };
+            fds.extend(l.nic().fds().into_iter().map(|fd| (fd, events)));
         }
         let mut p: Vec<libc::pollfd> = fds
             .iter()
-            .map(|&fd| libc::pollfd {
+            .map(|&(fd, events)| libc::pollfd {
                 fd,
-                events: libc::POLLIN,
+                events,
                 revents: 0,
             })
             .collect();
