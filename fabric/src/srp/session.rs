@@ -524,14 +524,14 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
     /// request limit is at its reserve, or while the channel's send queue is
     /// full.
     pub fn window(&self) -> usize {
-        if self.inner.state != SessionState::LoggedIn {
+        if !matches!(self.inner.state, SessionState::LoggedIn) {
             return 0;
         }
         let free = self
             .inner
             .slots
             .iter()
-            .filter(|s| s.state == SlotState::Free)
+            .filter(|s| matches!(s.state, SlotState::Free))
             .count();
         let credits = self.inner.credits.saturating_sub(CREDIT_RESERVE) as usize;
         free.min(credits).min(self.chan.send_window())
@@ -597,7 +597,7 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
     /// [`StartError::Busy`] when the window is closed (poll, then retry);
     /// the others say what is wrong with the command or the session.
     pub fn start(&mut self, now: Instant, cmd: &Command<'_>) -> Result<CmdHandle, StartError> {
-        if self.inner.state != SessionState::LoggedIn {
+        if !matches!(self.inner.state, SessionState::LoggedIn) {
             return Err(StartError::NotLoggedIn);
         }
         if cmd.cdb.is_empty() || cmd.cdb.len() > MAX_CDB_LEN {
@@ -620,7 +620,7 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
             .inner
             .slots
             .iter()
-            .position(|s| s.state == SlotState::Free)
+            .position(|s| matches!(s.state, SlotState::Free))
         else {
             return Err(StartError::Busy);
         };
@@ -718,7 +718,7 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
     /// then all its data is at the old place.
     pub fn rebind(&mut self, h: CmdHandle, addr: u64) -> Result<(), StartError> {
         let region = match self.inner.slots.get(usize::from(h.slot)) {
-            Some(s) if s.tag == h.tag && s.state == SlotState::Outstanding => s.region,
+            Some(s) if s.tag == h.tag && matches!(s.state, SlotState::Outstanding) => s.region,
             _ => return Err(StartError::NotOutstanding),
         };
         let Some(region) = region else {
@@ -739,11 +739,11 @@ impl<C: Channel, const SLOTS: usize, const IU: usize> Session<C, SLOTS, IU> {
     /// `NotOutstanding` for a handle that is not outstanding; `Busy` when
     /// no credit or send slot is free (poll and retry); `NotLoggedIn`.
     pub fn abort(&mut self, now: Instant, h: CmdHandle) -> Result<(), StartError> {
-        if self.inner.state != SessionState::LoggedIn {
+        if !matches!(self.inner.state, SessionState::LoggedIn) {
             return Err(StartError::NotLoggedIn);
         }
         let slot = match self.inner.slots.get(usize::from(h.slot)) {
-            Some(s) if s.tag == h.tag && s.state == SlotState::Outstanding => *s,
+            Some(s) if s.tag == h.tag && matches!(s.state, SlotState::Outstanding) => *s,
             _ => return Err(StartError::NotOutstanding),
         };
         if self.inner.credits == 0 || self.chan.send_window() == 0 {
