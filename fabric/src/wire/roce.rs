@@ -119,25 +119,36 @@ impl<'a> Repr<'a> {
             return Err(Error);
         }
 
-        // Each range is inside `header_len`, which `payload_end` covers.
-        let ext = |which: OpFlags| opcode.ext_header_range(which).map(|r| &transport[r]);
-        let deth = match ext(OpFlags::DETH) {
+        // The extension headers present, in wire order (IBA 9.2: DETH,
+        // RETH, AETH, ImmDt, IETH once the atomics are ruled out above),
+        // walked once. Each range is inside `header_len`, which
+        // `payload_end` covers.
+        let mut at = bth::HEADER_LEN;
+        let mut ext = |which: OpFlags, len: usize| {
+            flags.contains(which).then(|| {
+                let b = &transport[at..at + len];
+                at += len;
+                b
+            })
+        };
+        let deth = match ext(OpFlags::DETH, deth::HEADER_LEN) {
             Some(b) => Some(deth::Repr::parse(&deth::Packet::new_checked(b)?)?),
             None => None,
         };
-        let reth = match ext(OpFlags::RETH) {
+        let reth = match ext(OpFlags::RETH, reth::HEADER_LEN) {
             Some(b) => Some(reth::Repr::parse(&reth::Packet::new_checked(b)?)?),
             None => None,
         };
-        let aeth = match ext(OpFlags::AETH) {
+        let aeth = match ext(OpFlags::AETH, aeth::HEADER_LEN) {
             Some(b) => Some(aeth::Repr::parse(&aeth::Packet::new_checked(b)?)?),
             None => None,
         };
-        let immdt = match ext(OpFlags::IMMDT) {
+        let immdt = match ext(OpFlags::IMMDT, immdt::HEADER_LEN) {
             Some(b) => Some(immdt::Repr::parse(&immdt::Packet::new_checked(b)?)?),
             None => None,
         };
-        let ieth = ext(OpFlags::IETH).map(read_u32);
+        let ieth = ext(OpFlags::IETH, 4).map(read_u32);
+        debug_assert_eq!(at, header_len, "extension headers of {opcode:?}");
 
         // Last and most expensive: the ICRC over the whole IP datagram.
         let datagram = &eth_frame.payload()[..usize::from(ip_packet.total_len())];
