@@ -318,6 +318,25 @@ fn finish<const K: usize>(
     }
 }
 
+/// The HCAs and their MRs live on the stack by value: more than a test
+/// thread's default stack.
+fn on_big_stack(run: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// A device logged in to a fresh target, and the virtual time after it.
+fn opened() -> (Box<Dev>, MiniTarget, Mem, u64) {
+    let (mut dev, mut tgt, mem) = setup(Faults::default());
+    let mut now = 1u64;
+    open(&mut dev, &mut tgt, &mut now);
+    (dev, tgt, mem, now)
+}
+
 fn scenario(faults: Faults) -> (u64, std::time::Duration) {
     let (mut dev, mut tgt, mem) = setup(faults);
     let mut now = 1u64;
@@ -417,12 +436,7 @@ fn block_device_over_cm_and_soft_hca_on_loopback() {
             );
         }
     };
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(run)
-        .unwrap()
-        .join()
-        .unwrap();
+    on_big_stack(run);
 }
 
 /// A transfer given up mid-flight (the ROM's I/O deadline) must hand its
@@ -432,9 +446,7 @@ fn block_device_over_cm_and_soft_hca_on_loopback() {
 #[test]
 fn abandoned_transfer_frees_its_slots_for_the_next_login() {
     let run = || {
-        let (mut dev, mut tgt, mem) = setup(Faults::default());
-        let mut now = 1u64;
-        open(&mut dev, &mut tgt, &mut now);
+        let (mut dev, mut tgt, mem, mut now) = opened();
         let buf = MEM_BASE + 4096;
         // As many commands as the session has slots (the ROM's case).
         let mut x = Transfer::<8>::read(0, BLOCKS, buf);
@@ -449,12 +461,7 @@ fn abandoned_transfer_frees_its_slots_for_the_next_login() {
         assert_eq!(mem.get(buf + 63 * 512, 16), pattern(63));
         assert_eq!(tgt.logins, 2);
     };
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(run)
-        .unwrap()
-        .join()
-        .unwrap();
+    on_big_stack(run);
 }
 
 /// A read whose data is partly on the wire is moved to another buffer (the
@@ -464,9 +471,7 @@ fn abandoned_transfer_frees_its_slots_for_the_next_login() {
 #[test]
 fn read_rebound_mid_flight_lands_in_the_new_buffer() {
     let run = || {
-        let (mut dev, mut tgt, mem) = setup(Faults::default());
-        let mut now = 1u64;
-        open(&mut dev, &mut tgt, &mut now);
+        let (mut dev, mut tgt, mem, mut now) = opened();
         let (old, new) = (MEM_BASE + 0x10_000, MEM_BASE + 0x40_000);
         let blocks = 64u32; // 32 KiB: more packets than the target's window
         let h = dev.start_read(Instant(now), 100, blocks, old).unwrap();
@@ -502,10 +507,5 @@ fn read_rebound_mid_flight_lands_in_the_new_buffer() {
         finish(&mut y, &mut dev, &mut tgt, &mut now).unwrap();
         assert_eq!(mem.get(old + 7 * 512, 16), pattern(7));
     };
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(run)
-        .unwrap()
-        .join()
-        .unwrap();
+    on_big_stack(run);
 }
