@@ -8,10 +8,11 @@
 //! comes, the read already on the wire is moved into its buffer
 //! (`fabric::channel::Channel::rebind`) instead of being asked for then.
 //!
-//! Only whole-call matches count: a read ahead is one SRP command of the
-//! same length, so it can be handed over without splitting. Anything else
-//! (a jump, another length, a write) ends the run; the read ahead is then
-//! waited for and dropped.
+//! A call that is exactly the read ahead takes it over (rebind: it is one
+//! SRP command of the same length); a call inside it (a shorter read at the
+//! end of a file) waits for it and copies its part out. Anything else (a
+//! jump, a write) ends the run; the read ahead is then waited for and
+//! dropped.
 
 /// Tracks the run of sequential reads.
 #[derive(Debug, Clone, Copy, Default)]
