@@ -795,7 +795,13 @@ impl Server {
         self.tcp_links.retain_mut(|l| {
             if l.nic().gone() {
                 l.close_all(target, "link lost");
-                log(&format!("link down: {}", l.name));
+                let c = l.hca_counters();
+                // The loss counters say whether the path dropped frames
+                // (tools/tests/sanboot.rs reads them).
+                log(&format!(
+                    "link down: {}: rx {} frames, retransmits {}, out-of-sequence {}",
+                    l.name, c.rx_frames, c.req_retransmitted, c.resp_out_of_seq
+                ));
                 false
             } else {
                 true

@@ -150,9 +150,12 @@ fn init_order() {
     ] {
         assert!(at(r) < at(reg::TCTL), "{r:#x} after TCTL");
     }
-    assert_eq!(reg(hal, reg::RDLEN), 128);
+    // The deepest ring that fits the 48 KiB test region: 16 descriptors.
+    let rx_descs = n.rx_descs() as u32;
+    assert_eq!(rx_descs, 16);
+    assert_eq!(reg(hal, reg::RDLEN), 16 * rx_descs);
     assert_eq!(reg(hal, reg::TDLEN), 128);
-    assert_eq!(reg(hal, reg::RDT), RX_DESCS as u32 - 1);
+    assert_eq!(reg(hal, reg::RDT), rx_descs - 1);
     assert_eq!(reg(hal, reg::RCTL), RCTL_EN | RCTL_BAM | RCTL_SECRC);
     assert_eq!(
         reg(hal, reg::TCTL) & (TCTL_EN | TCTL_PSP),
@@ -171,12 +174,12 @@ fn init_order() {
     let rd = reg(hal, reg::RDBAL) as u64;
     assert_eq!(rd % 128, 0);
     let o = hal.off_of(rd);
-    let bufs: Vec<u64> = (0..RX_DESCS as usize)
+    let bufs: Vec<u64> = (0..rx_descs as usize)
         .map(|i| hal.peek64(o + 16 * i))
         .collect();
     assert!(bufs.windows(2).all(|p| p[1] == p[0] + 2048));
     assert!(
-        (0..RX_DESCS as usize).all(|i| hal.peek64(o + 16 * i + 8) == 0),
+        (0..rx_descs as usize).all(|i| hal.peek64(o + 16 * i + 8) == 0),
         "status clear"
     );
 }
@@ -227,13 +230,14 @@ fn not_an_e1000() {
 
 /// Device side: write frame `f` into receive descriptor `i`.
 fn deliver(n: &mut E1000<FakeHal<Dev>>, i: usize, f: &[u8], status: u8, errors: u8) {
+    let descs = u32::from(n.rx_descs());
     let hal = n.hal_mut();
     let o = hal.off_of(reg(hal, reg::RDBAL) as u64) + 16 * i;
     let buf = hal.off_of(hal.peek64(o));
     hal.poke(buf, f);
     hal.poke(o + 8, &(f.len() as u16).to_le_bytes());
     hal.poke(o + 12, &[status, errors]);
-    let rdh = (i as u32 + 1) % RX_DESCS as u32;
+    let rdh = (i as u32 + 1) % descs;
     hal.dev
         .borrow_mut()
         .regs
@@ -251,7 +255,7 @@ fn receive_in_order_and_give_back() {
     assert_eq!(n.receive(|f| f.to_vec()), Some(a));
     assert_eq!(n.receive(|f| f.to_vec()), Some(b));
     // The tail moves once the ring has nothing more for us (batched).
-    assert_eq!(reg(n.hal(), reg::RDT), RX_DESCS as u32 - 1, "tail before the batch");
+    assert_eq!(reg(n.hal(), reg::RDT), u32::from(n.rx_descs()) - 1, "tail before the batch");
     assert_eq!(n.receive(|f| f.len()), None);
     assert_eq!(reg(n.hal(), reg::RDT), 1, "both descriptors handed back");
     // Status was cleared before the hand-back.
@@ -269,30 +273,45 @@ fn receive_drops_errors_fragments_and_runts() {
     deliver(&mut n, 3, &good, 0x03, 0x20); // TCP checksum bit only: fine
     assert_eq!(n.receive(|f| f.len()), Some(64));
     assert_eq!(n.counters.rx_dropped, 3);
+    // All four go back (with the next look at an empty ring).
+    assert_eq!(n.receive(|f| f.len()), None);
     assert_eq!(reg(n.hal(), reg::RDT), 3);
 }
 
 #[test]
 fn ring_wraps_many_times() {
     let mut n = nic(true);
+    let descs = n.rx_descs() as usize;
     let mut pending = 0;
     for k in 0..100usize {
         let f = vec![k as u8; 60 + k % 5];
-        deliver(&mut n, k % RX_DESCS as usize, &f, 0x03, 0);
+        deliver(&mut n, k % descs, &f, 0x03, 0);
         assert_eq!(n.receive(|got| got == &f[..]), Some(true), "frame {k}");
         pending += 1;
-        if pending == RX_TAIL_BATCH {
-            // A full batch moves the tail by itself.
-            assert_eq!(reg(n.hal(), reg::RDT) as usize, k % RX_DESCS as usize);
+        if pending == descs / 2 {
+            // Half the ring back: the tail moves by itself.
+            assert_eq!(reg(n.hal(), reg::RDT) as usize, k % descs);
             pending = 0;
         }
         if k % 7 == 0 {
             // An empty ring reports what is left.
             assert_eq!(n.receive(|got| got.len()), None);
-            assert_eq!(reg(n.hal(), reg::RDT) as usize, k % RX_DESCS as usize);
+            assert_eq!(reg(n.hal(), reg::RDT) as usize, k % descs);
             pending = 0;
         }
     }
+}
+
+/// A small DMA region still gets a working (8-descriptor) ring; one too
+/// small for even that is refused.
+#[test]
+fn ring_depth_follows_the_dma_region() {
+    let small = E1000::new(FakeHal::new(Dev::new(true), DMA_PHYS, 32 * 1024), BDF).unwrap();
+    assert_eq!(small.rx_descs(), 8);
+    assert_eq!(reg(small.hal(), reg::RDLEN), 128);
+    let big = E1000::new(FakeHal::new(Dev::new(true), DMA_PHYS, 80 * 1024), BDF).unwrap();
+    assert_eq!(big.rx_descs(), 32);
+    assert!(E1000::new(FakeHal::new(Dev::new(true), DMA_PHYS, 16 * 1024), BDF).is_err());
 }
 
 #[test]
