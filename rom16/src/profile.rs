@@ -43,8 +43,21 @@ pub enum Bucket {
 }
 const BUCKETS: usize = 15;
 const NAMES: [&str; BUCKETS] = [
-    "xfer", "rx", "empty", "tx", "out", "mmio-w", "rx-work", "ra-moved", "ra-copied", "ra-dropped",
-    "rm", "head", "tail", "mem-w", "empty-first",
+    "xfer",
+    "rx",
+    "empty",
+    "tx",
+    "out",
+    "mmio-w",
+    "rx-work",
+    "ra-moved",
+    "ra-copied",
+    "ra-dropped",
+    "rm",
+    "head",
+    "tail",
+    "mem-w",
+    "empty-first",
 ];
 
 /// Frames received since the current read started.

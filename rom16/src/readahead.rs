@@ -30,7 +30,13 @@ impl Planner {
     /// read ahead (`lba`, `count`) if this call continues a run and the
     /// next equal call fits on the disk and in `max_blocks` (one command,
     /// the read-ahead buffer).
-    pub fn on_read(&mut self, lba: u64, count: u32, disk_blocks: u64, max_blocks: u32) -> Option<(u64, u32)> {
+    pub fn on_read(
+        &mut self,
+        lba: u64,
+        count: u32,
+        disk_blocks: u64,
+        max_blocks: u32,
+    ) -> Option<(u64, u32)> {
         let continues = self.run_end == Some(lba);
         let end = lba.checked_add(u64::from(count));
         self.run_end = end;
@@ -52,10 +58,18 @@ mod tests {
     #[test]
     fn only_a_continued_run_reads_ahead() {
         let mut p = Planner::new();
-        assert_eq!(p.on_read(0, 127, 10_000, 128), None, "first call: no run yet");
+        assert_eq!(
+            p.on_read(0, 127, 10_000, 128),
+            None,
+            "first call: no run yet"
+        );
         assert_eq!(p.on_read(127, 127, 10_000, 128), Some((254, 127)));
         assert_eq!(p.on_read(254, 127, 10_000, 128), Some((381, 127)));
-        assert_eq!(p.on_read(5000, 127, 10_000, 128), None, "a jump ends the run");
+        assert_eq!(
+            p.on_read(5000, 127, 10_000, 128),
+            None,
+            "a jump ends the run"
+        );
         assert_eq!(p.on_read(5127, 1, 10_000, 128), Some((5128, 1)));
         p.on_other();
         assert_eq!(p.on_read(5128, 1, 10_000, 128), None, "a write in between");

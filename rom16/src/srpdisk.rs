@@ -676,7 +676,10 @@ impl SrpDisk {
     fn read_ahead(&mut self, next: Option<(u64, u32)>) {
         let Some((lba, blocks)) = next else { return };
         let t = now(&self.clock);
-        if let Ok(cmd) = self.scsi.start_read(t, lba, blocks, u64::from(read_ahead_addr())) {
+        if let Ok(cmd) = self
+            .scsi
+            .start_read(t, lba, blocks, u64::from(read_ahead_addr()))
+        {
             self.ahead = Some(Ahead { lba, blocks, cmd });
         }
     }

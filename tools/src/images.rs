@@ -50,7 +50,11 @@ fn sources_hash(kind: &str) -> u64 {
             "qemu/conformance/tests.inc",
         ]
     } else {
-        &["qemu/images/mkdisk.sh", "qemu/images/exit-bs.asm", "qemu/lib/uart.inc"]
+        &[
+            "qemu/images/mkdisk.sh",
+            "qemu/images/exit-bs.asm",
+            "qemu/lib/uart.inc",
+        ]
     };
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     for f in files {

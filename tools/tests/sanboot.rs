@@ -466,7 +466,10 @@ fn grub_linux_boots_over_e1000_without_losing_frames() {
     let peer = |log: &str| {
         log.lines()
             .rfind(|l| l.starts_with("login:"))
-            .and_then(|l| l.rsplit_once("(tcp ").map(|(_, p)| p.split(')').next().unwrap_or("").to_string()))
+            .and_then(|l| {
+                l.rsplit_once("(tcp ")
+                    .map(|(_, p)| p.split(')').next().unwrap_or("").to_string())
+            })
     };
     let down_line = |log: &str| {
         let p = peer(log)?;

@@ -485,7 +485,11 @@ fn read_rebound_mid_flight_lands_in_the_new_buffer() {
             assert!(steps < 10_000, "no data arrived");
         }
         let last = old + u64::from(blocks - 1) * 512;
-        assert_ne!(mem.get(last, 16), pattern(100 + 63), "all data arrived at once: nothing to move");
+        assert_ne!(
+            mem.get(last, 16),
+            pattern(100 + 63),
+            "all data arrived at once: nothing to move"
+        );
         dev.rebind(h, new).unwrap();
         let result = loop {
             if let Some(r) = dev.finish_io(h) {
@@ -497,9 +501,17 @@ fn read_rebound_mid_flight_lands_in_the_new_buffer() {
         };
         result.unwrap();
         for b in 0..u64::from(blocks) {
-            assert_eq!(mem.get(new + b * 512 + 496, 16), pattern(100 + b), "block {b} at the new place");
+            assert_eq!(
+                mem.get(new + b * 512 + 496, 16),
+                pattern(100 + b),
+                "block {b} at the new place"
+            );
         }
-        assert_eq!(mem.get(last, 16), [0u8; 16], "the old buffer got data after the move");
+        assert_eq!(
+            mem.get(last, 16),
+            [0u8; 16],
+            "the old buffer got data after the move"
+        );
         // Finished: nothing left to move.
         assert!(dev.rebind(h, old).is_err());
         // A later read is unaffected.

@@ -1019,8 +1019,8 @@ impl<const K: usize> Transfer<K> {
         }
         // (Re)start, if anything is left to start (the common case while
         // waiting is nothing: skip asking the session for its window).
-        let to_start = self.issued < self.blocks
-            || self.chunks.iter().flatten().any(|c| c.cmd.is_none());
+        let to_start =
+            self.issued < self.blocks || self.chunks.iter().flatten().any(|c| c.cmd.is_none());
         if self.error.is_none() && to_start {
             for i in 0..K {
                 if dev.window() == 0 {

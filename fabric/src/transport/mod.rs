@@ -368,7 +368,10 @@ impl<N: Nic, M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize>
         let Some((old, written)) = core.mrs.rebind(rkey, new_addr) else {
             return false;
         };
-        if !core.mem.copy(old, new_addr, u64::from(written), &mut core.scratch) {
+        if !core
+            .mem
+            .copy(old, new_addr, u64::from(written), &mut core.scratch)
+        {
             // Put it back: the bytes are still all at the old place.
             core.mrs.rebind(rkey, old);
             return false;

@@ -235,7 +235,10 @@ mod tests {
         assert_eq!(t.rebind(r.rkey, 0x8000), Some((0x1000, 0)));
         // The peer still names 0x1000..0x1100; the bytes go to 0x8000.
         assert_eq!(t.locate(r.rkey, 0x1010, 0x10, true), Ok(0x8010));
-        assert_eq!(t.locate(r.rkey, 0x10f0, 0x11, true), Err(MrError::OutOfBounds));
+        assert_eq!(
+            t.locate(r.rkey, 0x10f0, 0x11, true),
+            Err(MrError::OutOfBounds)
+        );
         assert_eq!(t.locate(r.rkey, 0x8000, 1, true), Err(MrError::OutOfBounds));
         // A wrapping target or a dead key is refused.
         assert_eq!(t.rebind(r.rkey, u64::MAX - 0x10), None);

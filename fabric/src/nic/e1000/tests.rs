@@ -255,7 +255,11 @@ fn receive_in_order_and_give_back() {
     assert_eq!(n.receive(|f| f.to_vec()), Some(a));
     assert_eq!(n.receive(|f| f.to_vec()), Some(b));
     // The tail moves once the ring has nothing more for us (batched).
-    assert_eq!(reg(n.hal(), reg::RDT), u32::from(n.rx_descs()) - 1, "tail before the batch");
+    assert_eq!(
+        reg(n.hal(), reg::RDT),
+        u32::from(n.rx_descs()) - 1,
+        "tail before the batch"
+    );
     assert_eq!(n.receive(|f| f.len()), None);
     assert_eq!(reg(n.hal(), reg::RDT), 1, "both descriptors handed back");
     // Status was cleared before the hand-back.

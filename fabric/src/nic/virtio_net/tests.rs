@@ -605,7 +605,13 @@ fn receive_notifies_once_per_batch_and_when_the_ring_runs_empty() {
     let pfn = nic.hal().dev.borrow().pfn;
     let mut rxq = DeviceQueue::legacy(nic.hal(), pfn[0], 256);
     let rx_notifies = |nic: &VirtioNet<FakeHal<LegacyDev>, AnyTransport>| {
-        nic.hal().dev.borrow().notified.iter().filter(|&&q| q == 0).count()
+        nic.hal()
+            .dev
+            .borrow()
+            .notified
+            .iter()
+            .filter(|&&q| q == 0)
+            .count()
     };
     let start = rx_notifies(&nic);
     let n = 2 * RX_KICK_BATCH as usize + 1;
@@ -618,7 +624,11 @@ fn receive_notifies_once_per_batch_and_when_the_ring_runs_empty() {
     }
     assert_eq!(rx_notifies(&nic) - start, 2, "one notify per full batch");
     assert_eq!(nic.receive(|f| f.len()), None);
-    assert_eq!(rx_notifies(&nic) - start, 3, "the remainder on an empty ring");
+    assert_eq!(
+        rx_notifies(&nic) - start,
+        3,
+        "the remainder on an empty ring"
+    );
     assert_eq!(nic.receive(|f| f.len()), None);
     assert_eq!(rx_notifies(&nic) - start, 3, "nothing new to tell");
 }
