@@ -315,6 +315,9 @@ pub const KEY_B: &str = "b-virtio";
 pub const KEY_C1: &str = "c1-ipxe-iscsi";
 /// The SRP row (opt-in: `--srp-rom`).
 pub const KEY_A_SRP: &str = "a-srp";
+/// The same over e1000 (opt-in: `--srp-e1000-rom`, an image with e1000's
+/// PCI IDs: `cargo xtask rom` writes target/srpboot-e1000.rom).
+pub const KEY_A_SRP_E1000: &str = "a-srp-e1000";
 /// srp-target's default address, and ours on the same /24.
 const SRP_TARGET_URI: &str = "srp://192.168.77.1";
 const SRP_INITIATOR_IP: &str = "192.168.77.2/24";
@@ -451,48 +454,54 @@ impl Config {
     /// framing on a loopback TCP port): the ROM is copied and configured with
     /// `romtool config` for the target's default address.
     pub fn srpboot_srp(rom: PathBuf, srp_target: PathBuf) -> Config {
-        let mut c = Config::new(
-            KEY_A_SRP,
-            "(a) srpboot SRP (srp-target)",
-            Group::Ours,
-            move |ctx| {
-                if !rom.exists() {
-                    return Err(format!("{} missing: cargo xtask rom", rom.display()));
-                }
-                let configured = ctx.dir.join("srpboot-srp.rom");
-                std::fs::copy(&rom, &configured).map_err(|e| format!("{}: {e}", rom.display()))?;
-                let path = configured.display().to_string();
-                let code = crate::romtool::main(&sv(&[
-                    "config",
-                    &path,
-                    "--target",
-                    SRP_TARGET_URI,
-                    "--ip",
-                    SRP_INITIATOR_IP,
-                ]));
-                if code != 0 {
-                    return Err(format!("romtool config {path} failed ({code})"));
-                }
-                let port = free_port()?;
-                let mut cmd = Command::new(&srp_target);
-                cmd.arg("--disk").arg(&ctx.image).args([
-                    "--read-only",
-                    "--listen",
-                    &format!("127.0.0.1:{port}"),
-                ]);
-                let mut d = Daemon::spawn("srp-target", cmd, &ctx.dir.join("srp-target.log"))?;
-                d.wait_ready(20, || listening(port))?;
-                Ok(Setup {
-                    args: vec![
-                        "-netdev".into(),
-                        format!("socket,id=n0,connect=127.0.0.1:{port}"),
-                        "-device".into(),
-                        format!("virtio-net-pci,netdev=n0,romfile={path}"),
-                    ],
-                    daemons: vec![d],
-                })
-            },
-        );
+        Config::srpboot_srp_on(rom, srp_target, "virtio-net-pci")
+    }
+
+    /// (a) over another NIC model (`nic`: a QEMU device name); the ROM's
+    /// PCI IDs must be that NIC's.
+    pub fn srpboot_srp_on(rom: PathBuf, srp_target: PathBuf, nic: &'static str) -> Config {
+        let (key, label) = if nic == "e1000" {
+            (KEY_A_SRP_E1000, "(a) srpboot SRP over e1000")
+        } else {
+            (KEY_A_SRP, "(a) srpboot SRP (srp-target)")
+        };
+        let mut c = Config::new(key, label, Group::Ours, move |ctx| {
+            if !rom.exists() {
+                return Err(format!("{} missing: cargo xtask rom", rom.display()));
+            }
+            let configured = ctx.dir.join(format!("srpboot-srp-{nic}.rom"));
+            std::fs::copy(&rom, &configured).map_err(|e| format!("{}: {e}", rom.display()))?;
+            let path = configured.display().to_string();
+            let code = crate::romtool::main(&sv(&[
+                "config",
+                &path,
+                "--target",
+                SRP_TARGET_URI,
+                "--ip",
+                SRP_INITIATOR_IP,
+            ]));
+            if code != 0 {
+                return Err(format!("romtool config {path} failed ({code})"));
+            }
+            let port = free_port()?;
+            let mut cmd = Command::new(&srp_target);
+            cmd.arg("--disk").arg(&ctx.image).args([
+                "--read-only",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ]);
+            let mut d = Daemon::spawn("srp-target", cmd, &ctx.dir.join("srp-target.log"))?;
+            d.wait_ready(20, || listening(port))?;
+            Ok(Setup {
+                args: vec![
+                    "-netdev".into(),
+                    format!("socket,id=n0,connect=127.0.0.1:{port}"),
+                    "-device".into(),
+                    format!("{nic},netdev=n0,romfile={path}"),
+                ],
+                daemons: vec![d],
+            })
+        });
         c.timeout_secs = 90;
         c
     }
@@ -500,8 +509,21 @@ impl Config {
     /// The configurations of a default run, in table order; the SRP row only
     /// when a production ROM and srp-target are given.
     pub fn defaults(testdisk_rom: Option<PathBuf>, srp: Option<(PathBuf, PathBuf)>) -> Vec<Config> {
+        Config::defaults_with(testdisk_rom, srp, None)
+    }
+
+    /// As [`Config::defaults`], plus the SRP row over e1000 when its ROM is
+    /// given (it uses the SRP row's srp-target binary).
+    pub fn defaults_with(
+        testdisk_rom: Option<PathBuf>,
+        srp: Option<(PathBuf, PathBuf)>,
+        srp_e1000_rom: Option<PathBuf>,
+    ) -> Vec<Config> {
         let mut v = vec![];
         if let Some((rom, target)) = srp {
+            if let Some(e1000) = srp_e1000_rom {
+                v.push(Config::srpboot_srp_on(e1000, target.clone(), "e1000"));
+            }
             v.push(Config::srpboot_srp(rom, target));
         }
         if let Some(rom) = testdisk_rom {
@@ -773,6 +795,9 @@ pub struct Options {
     pub rom: Option<PathBuf>,
     /// Production ROM for the SRP row (`--srp-rom`); the row runs only with it.
     pub srp_rom: Option<PathBuf>,
+    /// The production ROM with e1000's PCI IDs (`--srp-e1000-rom`): adds
+    /// the SRP row over e1000 (needs `--srp-rom` too).
+    pub srp_e1000_rom: Option<PathBuf>,
     /// srp-target binary (`--srp-target`; default: built with cargo, release).
     pub srp_target: Option<PathBuf>,
     /// `KEY|LABEL|QEMU ARGS` rows (arguments split at whitespace, `{img}` = the disk).
@@ -780,7 +805,7 @@ pub struct Options {
 }
 
 pub const USAGE: &str = "usage: cargo xtask bench [--quick] [--runs N] [--only KEY,KEY...] [--rom TESTDISK.ROM] \
-[--srp-rom SRPBOOT.ROM [--srp-target BIN]] [--row 'KEY|LABEL|QEMU ARGS ({img} = the disk)']...\n  keys: a-srp a-testdisk b-virtio b-ahci c1-ipxe-iscsi c2-ipxe-http \
+[--srp-rom SRPBOOT.ROM [--srp-e1000-rom SRPBOOT-E1000.ROM] [--srp-target BIN]] [--row 'KEY|LABEL|QEMU ARGS ({img} = the disk)']...\n  keys: a-srp a-srp-e1000 a-testdisk b-virtio b-ahci c1-ipxe-iscsi c2-ipxe-http \
 (SRPBOOT_BENCH_QUICK=1 = --quick)";
 
 impl Options {
@@ -807,6 +832,7 @@ impl Options {
                 "--only" => o.only = Some(val("keys")?.split(',').map(str::to_string).collect()),
                 "--rom" => o.rom = Some(PathBuf::from(val("a path")?)),
                 "--srp-rom" => o.srp_rom = Some(PathBuf::from(val("a path")?)),
+                "--srp-e1000-rom" => o.srp_e1000_rom = Some(PathBuf::from(val("a path")?)),
                 "--srp-target" => o.srp_target = Some(PathBuf::from(val("a path")?)),
                 "--row" => o.extra_rows.push(val("KEY|LABEL|ARGS")?),
                 "-h" | "--help" => return Err(USAGE.into()),
@@ -847,7 +873,7 @@ pub fn cli(
         None
     };
     let srp = match &opts.srp_rom {
-        Some(r) if opts.wants(KEY_A_SRP) => Some((
+        Some(r) if opts.wants(KEY_A_SRP) || opts.wants(KEY_A_SRP_E1000) => Some((
             r.clone(),
             match &opts.srp_target {
                 Some(t) => t.clone(),
@@ -856,10 +882,11 @@ pub fn cli(
         )),
         _ => None,
     };
-    let mut configs: Vec<Config> = Config::defaults(rom.clone(), srp)
-        .into_iter()
-        .filter(|c| opts.wants(&c.key))
-        .collect();
+    let mut configs: Vec<Config> =
+        Config::defaults_with(rom.clone(), srp, opts.srp_e1000_rom.clone())
+            .into_iter()
+            .filter(|c| opts.wants(&c.key))
+            .collect();
     for r in &opts.extra_rows {
         let mut p = r.splitn(3, '|');
         let (key, label, args) = match (p.next(), p.next(), p.next()) {

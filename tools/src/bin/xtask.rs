@@ -132,6 +132,20 @@ fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
     build_rom_into(test_disk, sub, &out)?;
     if !test_disk {
         check_production_size(&out)?;
+        // The same ELF with e1000's PCI IDs (SeaBIOS runs a ROM only on
+        // the device its PCIR names): for `xtask bench --srp-e1000-rom`.
+        let elf = qemu::target_dir().join(sub).join("i686-rom/rom/rom16");
+        let e1000 = qemu::target_dir().join("srpboot-e1000.rom");
+        romtool_build(
+            &elf,
+            &e1000,
+            &[
+                "--vendor".into(),
+                "8086".into(),
+                "--device".into(),
+                "100e".into(),
+            ],
+        )?;
     }
     Ok(out)
 }
