@@ -84,6 +84,8 @@ fn print_ip(o: [u8; 4]) {
 /// Boot connection vector, called once before INT 19h.
 #[no_mangle]
 extern "C" fn rust_bcv(_unused: u32) -> u32 {
+    #[cfg(feature = "profile")]
+    crate::profile::paint_stack();
     console::set_screen(true);
     #[cfg(feature = "nic-selftest")]
     crate::nicselftest::run(unsafe_pci_bdf());

@@ -157,5 +157,44 @@ pub fn transfer_done(start: u64, ticks_per_us: u64) {
         crate::console::dec(c.ticks[i] / ticks_per_us.max(1));
         crate::console::str("us");
     }
+    crate::console::str(" stack-used ");
+    crate::console::dec(stack_used() as u64);
     crate::console::str("\n");
+}
+
+extern "C" {
+    /// Linker-script bounds of the protected-mode stack.
+    static _stack_bottom: u8;
+}
+
+const PAINT: u32 = 0x5EED_5EED;
+
+/// Fills the unused part of the protected-mode stack (below the caller's
+/// frame, less a margin) with a pattern, so [`stack_used`] can tell how
+/// deep it ever got.
+#[inline(never)]
+pub fn paint_stack() {
+    let bottom = core::ptr::addr_of!(_stack_bottom) as usize;
+    let here = &bottom as *const usize as usize;
+    let mut p = (bottom + 3) & !3;
+    while p + 1024 < here {
+        // SAFETY: [bottom, here - 1 KiB) is stack no live frame uses.
+        unsafe { core::ptr::write_volatile(p as *mut u32, PAINT) };
+        p += 4;
+    }
+}
+
+/// Bytes of the stack touched since [`paint_stack`] (from its top).
+pub fn stack_used() -> usize {
+    let bottom = (core::ptr::addr_of!(_stack_bottom) as usize + 3) & !3;
+    extern "C" {
+        static _stack_top: u8;
+    }
+    let top = core::ptr::addr_of!(_stack_top) as usize & !3;
+    let mut p = bottom;
+    // SAFETY: reads within the stack region.
+    while p < top && unsafe { core::ptr::read_volatile(p as *const u32) } == PAINT {
+        p += 4;
+    }
+    top - p
 }

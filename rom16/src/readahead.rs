@@ -3,9 +3,10 @@
 //! Loaders read a kernel or an initrd as a run of equal calls, each starting
 //! where the last ended, and every call would otherwise wait one network
 //! round trip before its first byte (docs/architecture.md, "Speed"). Once
-//! a call continues the previous one, the disk asks for the *next* call's
-//! range as well, right behind this call's own command; when that call
-//! comes, the read already on the wire is moved into its buffer
+//! a call continues the previous one, the disk asks for the *next two*
+//! calls' ranges as well, behind this call's own command (two keep the
+//! target ahead of us; a third gained nothing); when such a call comes,
+//! the read already on the wire is moved into its buffer
 //! (`fabric::channel::Channel::rebind`) instead of being asked for then.
 //!
 //! A call that is exactly the read ahead takes it over (rebind: it is one
@@ -26,10 +27,11 @@ impl Planner {
         Planner { run_end: None }
     }
 
-    /// A read of `count` blocks at `lba` is starting. Returns the range to
-    /// read ahead (`lba`, `count`) if this call continues a run and the
-    /// next equal call fits on the disk and in `max_blocks` (one command,
-    /// the read-ahead buffer).
+    /// A read of `count` blocks at `lba` is starting. Returns where the
+    /// read-aheads start (`lba`, `count`: the next equal call; the disk
+    /// keeps more of the same length behind it) if this call continues a
+    /// run and that next call fits on the disk and in `max_blocks` (one
+    /// command, one read-ahead buffer).
     pub fn on_read(
         &mut self,
         lba: u64,

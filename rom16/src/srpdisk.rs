@@ -226,21 +226,24 @@ static SCRATCH: crate::romstate::RomCell<[u8; fabric::srp::scsi::SCRATCH_LEN as 
 /// Room for one read-ahead: one 64 KiB command (`max_transfer_len`), as
 /// much as a 127-sector call.
 const READ_AHEAD_LEN: usize = 64 * 1024;
+/// Read-aheads kept in flight.
+const AHEAD: usize = 2;
 
-/// A read ahead lands here until a call claims it (`rom16::readahead`).
-static READ_AHEAD_BUF: crate::romstate::RomCell<[u8; READ_AHEAD_LEN]> =
-    crate::romstate::RomCell::new([0; READ_AHEAD_LEN]);
+/// Read-aheads land here until a call claims them (`rom16::readahead`).
+static READ_AHEAD_BUF: crate::romstate::RomCell<[[u8; READ_AHEAD_LEN]; AHEAD]> =
+    crate::romstate::RomCell::new([[0; READ_AHEAD_LEN]; AHEAD]);
 
-fn read_ahead_addr() -> u32 {
-    READ_AHEAD_BUF.with(|b| phys::addr_of(b.as_mut_ptr()))
+fn read_ahead_addr(slot: usize) -> u32 {
+    READ_AHEAD_BUF.with(|b| phys::addr_of(b[slot].as_mut_ptr()))
 }
 
-/// A READ issued ahead of the caller.
+/// A READ issued ahead of the caller, into buffer `slot`.
 #[derive(Clone, Copy)]
 struct Ahead {
     lba: u64,
     blocks: u32,
     cmd: CmdHandle,
+    slot: usize,
 }
 
 /// The remote disk.
@@ -252,8 +255,8 @@ pub struct SrpDisk {
     blocks: u64,
     block_len: u32,
     planner: Planner,
-    /// At most one read ahead in flight (or finished, not yet claimed).
-    ahead: Option<Ahead>,
+    /// Read-aheads in flight (or finished, not yet claimed), oldest first.
+    ahead: [Option<Ahead>; AHEAD],
 }
 
 /// Writes `core::fmt` text to the console (error texts come from fabric's
@@ -351,7 +354,7 @@ impl SrpDisk {
             blocks: 0,
             block_len: 0,
             planner: Planner::new(),
-            ahead: None,
+            ahead: [None; AHEAD],
         };
         if let Err(e) = disk.login_any_mtu().and_then(|()| disk.probe_path_mtu()) {
             let _ = write!(w, "srpboot: {e}\n");
@@ -615,16 +618,18 @@ impl SrpDisk {
             .min(READ_AHEAD_LEN as u32 / self.block_len.max(1));
         let next = self.planner.on_read(lba, count, self.blocks, max);
         let len = count * self.block_len;
-        let served = match self.ahead.take() {
+        let front = self.ahead[0].take();
+        self.ahead.rotate_left(1);
+        let served = match front {
             Some(a) if a.lba == lba && a.blocks == count => {
                 #[cfg(feature = "profile")]
                 let t = crate::profile::now();
                 if self.scsi.rebind(a.cmd, u64::from(buf)).is_ok() {
                     #[cfg(feature = "profile")]
                     crate::profile::add(crate::profile::Bucket::AheadMoved, t);
-                    // Still on the wire: ask for the next one behind it,
-                    // then wait for this one in the caller's buffer.
-                    self.read_ahead(next);
+                    // Still on the wire: ask for what follows, then wait
+                    // for this one in the caller's buffer.
+                    self.top_up(next);
                     self.wait(a.cmd).is_ok()
                 } else {
                     // Finished into our buffer already.
@@ -632,9 +637,9 @@ impl SrpDisk {
                     crate::profile::add(crate::profile::Bucket::AheadCopied, t);
                     let ok = self.wait(a.cmd).is_ok();
                     if ok {
-                        phys::copy(read_ahead_addr(), buf, len);
+                        phys::copy(read_ahead_addr(a.slot), buf, len);
+                        self.top_up(next);
                     }
-                    self.read_ahead(next);
                     ok
                 }
             }
@@ -647,16 +652,20 @@ impl SrpDisk {
                 let ok = self.wait(a.cmd).is_ok();
                 if ok {
                     let skip = (lba - a.lba) as u32 * self.block_len;
-                    phys::copy(read_ahead_addr() + skip, buf, len);
-                    self.read_ahead(next);
+                    phys::copy(read_ahead_addr(a.slot) + skip, buf, len);
+                }
+                self.settle_read_ahead();
+                if ok {
+                    self.top_up(next);
                 }
                 ok
             }
             Some(a) => {
-                // Not what this call wants: let it finish, drop it.
+                // Not what this call wants: let them finish, drop them.
                 #[cfg(feature = "profile")]
                 crate::profile::add(crate::profile::Bucket::AheadDropped, crate::profile::now());
                 let _ = self.wait(a.cmd);
+                self.settle_read_ahead();
                 false
             }
             None => false,
@@ -665,38 +674,68 @@ impl SrpDisk {
             return Ok(());
         }
         let r = self.run_transfer(false, lba, count, buf);
-        if r.is_ok() && self.ahead.is_none() {
-            self.read_ahead(next);
+        if r.is_ok() {
+            self.top_up(next);
         }
         r
     }
 
-    /// Starts reading `next` into the read-ahead buffer (no-op for `None`,
-    /// or when the session has no room right now).
-    fn read_ahead(&mut self, next: Option<(u64, u32)>) {
-        let Some((lba, blocks)) = next else { return };
-        let t = now(&self.clock);
-        if let Ok(cmd) = self
-            .scsi
-            .start_read(t, lba, blocks, u64::from(read_ahead_addr()))
-        {
-            self.ahead = Some(Ahead { lba, blocks, cmd });
+    /// Keeps `AHEAD` equal ranges in flight from `next` on (no-op for
+    /// `None`: not in a run), each into a free read-ahead buffer, while
+    /// they fit the disk and the session has room.
+    fn top_up(&mut self, next: Option<(u64, u32)>) {
+        let Some((first, blocks)) = next else { return };
+        for i in 0..AHEAD {
+            let lba = first + i as u64 * u64::from(blocks);
+            if self.ahead.iter().flatten().any(|a| a.lba == lba) {
+                continue;
+            }
+            if lba + u64::from(blocks) > self.blocks {
+                return;
+            }
+            let Some(free) = self.ahead.iter().position(Option::is_none) else {
+                return;
+            };
+            let Some(slot) =
+                (0..AHEAD).find(|s| !self.ahead.iter().flatten().any(|a| a.slot == *s))
+            else {
+                return;
+            };
+            let t = now(&self.clock);
+            match self
+                .scsi
+                .start_read(t, lba, blocks, u64::from(read_ahead_addr(slot)))
+            {
+                Ok(cmd) => {
+                    self.ahead[free] = Some(Ahead {
+                        lba,
+                        blocks,
+                        cmd,
+                        slot,
+                    })
+                }
+                Err(_) => return,
+            }
         }
     }
 
-    /// Waits for a read ahead nobody will claim (before a write, whose
-    /// data it could predate) and drops it.
+    /// Waits for read-aheads nobody will claim (before a write, whose data
+    /// they could predate) and drops them.
     fn settle_read_ahead(&mut self) {
-        if let Some(a) = self.ahead.take() {
-            let _ = self.wait(a.cmd);
+        for i in 0..AHEAD {
+            if let Some(a) = self.ahead[i].take() {
+                let _ = self.wait(a.cmd);
+            }
         }
     }
 
-    /// After `scsi.reset()`: the read ahead ended with the connection;
-    /// take its slot back.
+    /// After `scsi.reset()`: the read-aheads ended with the connection;
+    /// take their slots back.
     fn forget_read_ahead(&mut self) {
-        if let Some(a) = self.ahead.take() {
-            let _ = self.scsi.finish(a.cmd);
+        for i in 0..AHEAD {
+            if let Some(a) = self.ahead[i].take() {
+                let _ = self.scsi.finish(a.cmd);
+            }
         }
     }
 
