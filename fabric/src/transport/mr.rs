@@ -128,14 +128,15 @@ impl MrTable {
         Ok(slot.local + (va - slot.addr))
     }
 
-    /// Records that the peer wrote `[va, va + len)` (already checked).
-    pub fn note_written(&mut self, key: u32, va: u64, len: u64) {
-        if let Some(slot) = self.slots.get_mut((key & 0xFF) as usize) {
-            if slot.live && slot.key == key {
-                let end = (va.saturating_sub(slot.addr)).saturating_add(len);
-                slot.written = slot.written.max(end.min(u64::from(slot.len)) as u32);
-            }
-        }
+    /// As [`MrTable::locate`] for a peer's write of `[va, va + len)`, and
+    /// records it in the region's written mark (what a rebind carries
+    /// over): one lookup per received packet.
+    pub fn locate_write(&mut self, key: u32, va: u64, len: u64) -> Result<u64, MrError> {
+        let at = self.locate(key, va, len, true)?;
+        let slot = self.live_slot_mut(key).ok_or(MrError::BadKey)?;
+        // Inside the region (checked above), so this fits in u32.
+        slot.written = slot.written.max((va - slot.addr + len) as u32);
+        Ok(at)
     }
 
     /// Moves the live region `key` to `new_local` in platform memory (same
@@ -144,8 +145,8 @@ impl MrTable {
     /// the caller copies those over. `None` for an unknown key or a range
     /// that would wrap.
     pub fn rebind(&mut self, key: u32, new_local: u64) -> Option<(u64, u32)> {
-        new_local.checked_add(u64::from(self.live_slot(key).ok()?.len))?;
-        let slot = &mut self.slots[(key & 0xFF) as usize];
+        let slot = self.live_slot_mut(key)?;
+        new_local.checked_add(u64::from(slot.len))?;
         let old = slot.local;
         slot.local = new_local;
         Some((old, slot.written))
@@ -160,6 +161,12 @@ impl MrTable {
             return Err(MrError::BadKey);
         }
         Ok(slot)
+    }
+
+    fn live_slot_mut(&mut self, key: u32) -> Option<&mut Slot> {
+        self.slots
+            .get_mut((key & 0xFF) as usize)
+            .filter(|s| s.live && s.key == key)
     }
 
     /// Live regions.
@@ -250,15 +257,26 @@ mod tests {
     fn written_high_water_mark_is_what_a_rebind_carries() {
         let mut t = MrTable::new(4);
         let r = t.register(0x1000, 0x100, RW).unwrap();
-        t.note_written(r.rkey, 0x1000, 0x40);
-        t.note_written(r.rkey, 0x1080, 0x20);
-        t.note_written(r.rkey, 0x1010, 0x10);
-        // Out-of-range notes clamp to the region.
-        t.note_written(r.rkey, 0x10f0, 0x1000);
+        assert_eq!(t.locate_write(r.rkey, 0x1000, 0x40), Ok(0x1000));
+        assert_eq!(t.locate_write(r.rkey, 0x1080, 0x20), Ok(0x1080));
+        assert_eq!(t.locate_write(r.rkey, 0x1010, 0x10), Ok(0x1010));
+        // Out of the region: refused, nothing recorded.
+        assert_eq!(
+            t.locate_write(r.rkey, 0x10f0, 0x1000),
+            Err(MrError::OutOfBounds)
+        );
+        assert_eq!(t.locate_write(r.rkey, 0x10f0, 0x10), Ok(0x10f0));
         assert_eq!(t.rebind(r.rkey, 0x8000), Some((0x1000, 0x100)));
         let r2 = t.register(0x2000, 0x100, RW).unwrap();
-        t.note_written(r2.rkey, 0x2000, 0x40);
-        t.note_written(r2.rkey ^ 0x100, 0x2000, 0x100); // wrong key: ignored
+        assert_eq!(t.locate_write(r2.rkey, 0x2000, 0x40), Ok(0x2000));
+        // Wrong key: refused, nothing recorded.
+        assert_eq!(
+            t.locate_write(r2.rkey ^ 0x100, 0x2000, 0x100),
+            Err(MrError::BadKey)
+        );
+        // Read-only regions take no writes.
+        let r3 = t.register(0x3000, 0x100, RO).unwrap();
+        assert_eq!(t.locate_write(r3.rkey, 0x3000, 1), Err(MrError::NoAccess));
         assert_eq!(t.rebind(r2.rkey, 0x9000), Some((0x2000, 0x40)));
     }
 }

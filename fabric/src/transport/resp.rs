@@ -178,8 +178,9 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                 _ => return,
             };
             if len > 0 {
-                // Checked in step 6; `locate` also follows a rebind.
-                let Ok(at) = self.mrs.locate(rkey, va, len as u64, true) else {
+                // Checked in step 6; `locate_write` follows a rebind and
+                // records what a later rebind must carry over.
+                let Ok(at) = self.mrs.locate_write(rkey, va, len as u64) else {
                     self.fatal(qi, psn, NakCode::RemoteAccessError);
                     return;
                 };
@@ -187,7 +188,6 @@ impl<M: Memory, const QPS: usize, const DEPTH: usize, const MSG: usize> Core<M, 
                     self.fatal(qi, psn, NakCode::RemoteOperationalError);
                     return;
                 }
-                self.mrs.note_written(rkey, va, len as u64);
             }
             let q = &mut self.qps[qi];
             if last {
