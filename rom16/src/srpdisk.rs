@@ -635,9 +635,8 @@ impl SrpDisk {
                     // Finished into our buffer already.
                     #[cfg(feature = "profile")]
                     crate::profile::add(crate::profile::Bucket::AheadCopied, t);
-                    let ok = self.wait(a.cmd).is_ok();
+                    let ok = self.copy_out(a, lba, len, buf);
                     if ok {
-                        phys::copy(read_ahead_addr(a.slot), buf, len);
                         self.top_up(next);
                     }
                     ok
@@ -649,11 +648,7 @@ impl SrpDisk {
                 // finish and copy this call's part.
                 #[cfg(feature = "profile")]
                 crate::profile::add(crate::profile::Bucket::AheadCopied, crate::profile::now());
-                let ok = self.wait(a.cmd).is_ok();
-                if ok {
-                    let skip = (lba - a.lba) as u32 * self.block_len;
-                    phys::copy(read_ahead_addr(a.slot) + skip, buf, len);
-                }
+                let ok = self.copy_out(a, lba, len, buf);
                 self.settle_read_ahead();
                 if ok {
                     self.top_up(next);
@@ -678,6 +673,17 @@ impl SrpDisk {
             self.top_up(next);
         }
         r
+    }
+
+    /// Waits for read-ahead `a` to finish into its buffer and copies the
+    /// `len` bytes from block `lba` on (inside it) to `buf`.
+    fn copy_out(&mut self, a: Ahead, lba: u64, len: u32, buf: u32) -> bool {
+        if self.wait(a.cmd).is_err() {
+            return false;
+        }
+        let skip = (lba - a.lba) as u32 * self.block_len;
+        phys::copy(read_ahead_addr(a.slot) + skip, buf, len);
+        true
     }
 
     /// Keeps `AHEAD` equal ranges in flight from `next` on (no-op for

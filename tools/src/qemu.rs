@@ -34,6 +34,12 @@ pub fn production_rom() -> PathBuf {
     target_dir().join("srpboot.rom")
 }
 
+/// Where `cargo xtask rom` writes the production ROM with e1000's PCI IDs
+/// (8086:100e; SeaBIOS runs a ROM only on the device its PCIR names).
+pub fn production_e1000_rom() -> PathBuf {
+    target_dir().join("srpboot-e1000.rom")
+}
+
 /// Where `cargo xtask rom --test-disk` writes the test-disk ROM.
 pub fn testdisk_rom() -> PathBuf {
     target_dir().join("srpboot-testdisk.rom")

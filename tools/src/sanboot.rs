@@ -211,13 +211,21 @@ pub fn configure_rom(romtool_bin: &Path, rom: &Path, out: &Path, uri: &str, ip: 
 /// The production ROM (`cargo xtask rom`) configured for `uri` from our
 /// segment address, written to `out`.
 pub fn configured_production_rom(romtool_bin: &Path, out: &Path, uri: &str) -> PathBuf {
-    let src = crate::qemu::production_rom();
+    configured(&crate::qemu::production_rom(), romtool_bin, out, uri)
+}
+
+/// The same for the production ROM with e1000's PCI IDs.
+pub fn configured_production_e1000_rom(romtool_bin: &Path, out: &Path, uri: &str) -> PathBuf {
+    configured(&crate::qemu::production_e1000_rom(), romtool_bin, out, uri)
+}
+
+fn configured(src: &Path, romtool_bin: &Path, out: &Path, uri: &str) -> PathBuf {
     assert!(
         src.exists(),
         "{} is missing: run `cargo xtask rom`",
         src.display()
     );
-    configure_rom(romtool_bin, &src, out, uri, ROM_IP);
+    configure_rom(romtool_bin, src, out, uri, ROM_IP);
     out.to_path_buf()
 }
 

@@ -11,8 +11,8 @@ use tools::images::image;
 use tools::lio::LioTarget;
 use tools::qemu::{self, debug_exit_status};
 use tools::sanboot::{
-    configure_rom, configured_production_rom, qemu_on_segment, qemu_on_segment_with, SrpTargetProc,
-    ROM_IP, TARGET_URI,
+    configured_production_e1000_rom, configured_production_rom, qemu_on_segment,
+    qemu_on_segment_with, SrpTargetProc, TARGET_URI,
 };
 
 fn logdir(name: &str) -> PathBuf {
@@ -412,30 +412,13 @@ fn syslinux_boots_from_linux_lio_srpt() {
 }
 
 /// The same production code on QEMU's other common NIC: the e1000 driver,
-/// with the image's PCIR IDs set to 8086:100e by `romtool build`.
-/// The production ROM rebuilt with e1000's PCIR IDs and configured.
+/// in the image `cargo xtask rom` writes with e1000's PCI IDs, configured.
 fn e1000_rom(name: &str) -> PathBuf {
-    let elf = qemu::target_dir().join("rom/i686-rom/rom/rom16");
-    assert!(
-        elf.exists(),
-        "{} is missing: run `cargo xtask rom`",
-        elf.display()
-    );
-    let dir = logdir(name);
-    let plain = dir.join("srpboot-e1000.rom");
-    let romtool = Path::new(env!("CARGO_BIN_EXE_romtool"));
-    let o = Command::new(romtool)
-        .args(["build", "--elf"])
-        .arg(&elf)
-        .arg("--out")
-        .arg(&plain)
-        .args(["--vendor", "8086", "--device", "100e"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let rom = dir.join("configured.rom");
-    configure_rom(romtool, &plain, &rom, TARGET_URI, ROM_IP);
-    rom
+    configured_production_e1000_rom(
+        Path::new(env!("CARGO_BIN_EXE_romtool")),
+        &logdir(name).join("configured.rom"),
+        TARGET_URI,
+    )
 }
 
 #[test]

@@ -135,7 +135,7 @@ fn build_rom(test_disk: bool) -> Result<PathBuf, String> {
         // The same ELF with e1000's PCI IDs (SeaBIOS runs a ROM only on
         // the device its PCIR names): for `xtask bench --srp-e1000-rom`.
         let elf = qemu::target_dir().join(sub).join("i686-rom/rom/rom16");
-        let e1000 = qemu::target_dir().join("srpboot-e1000.rom");
+        let e1000 = qemu::production_e1000_rom();
         romtool_build(
             &elf,
             &e1000,
