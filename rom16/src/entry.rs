@@ -84,7 +84,6 @@ fn print_ip(o: [u8; 4]) {
 /// Boot connection vector, called once before INT 19h.
 #[no_mangle]
 extern "C" fn rust_bcv(_unused: u32) -> u32 {
-    #[cfg(feature = "profile")]
     crate::profile::paint_stack();
     console::set_screen(true);
     #[cfg(feature = "nic-selftest")]
@@ -96,14 +95,12 @@ extern "C" fn rust_bcv(_unused: u32) -> u32 {
 /// INT 13h: `frame` points at the registers the stub saved.
 #[no_mangle]
 extern "C" fn rust_int13(frame: u32) -> u32 {
-    #[cfg(feature = "profile")]
     crate::profile::pm_entry();
     console::set_screen(false);
     // SAFETY: the stub passes the address of the frame it built on our
     // stack; it stays valid and unaliased until we return.
     let f = unsafe { &mut *(frame as *mut rom16::int13::Frame) };
     crate::disk::int13(f);
-    #[cfg(feature = "profile")]
     crate::profile::pm_exit();
     0
 }

@@ -34,7 +34,7 @@ mod nicselftest;
 mod pci;
 #[cfg(target_os = "none")]
 mod physmem;
-#[cfg(all(target_os = "none", feature = "profile"))]
+#[cfg(target_os = "none")]
 mod profile;
 #[cfg(target_os = "none")]
 mod romstate;

@@ -21,6 +21,7 @@
 //! Interrupts are off in protected mode, so nothing here is re-entered.
 
 use crate::bios::{phys, port};
+use crate::profile::{self, Bucket};
 use crate::romstate::RomCell;
 use core::arch::asm;
 use core::ptr::{read_volatile, write_volatile};
@@ -248,11 +249,7 @@ impl Hal for RomHal {
         port::outb(p, v)
     }
     fn io_write16(&self, p: u16, v: u16) {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
-        port::outw(p, v);
-        #[cfg(feature = "profile")]
-        crate::profile::add(crate::profile::Bucket::PortWrite, t);
+        profile::timed(Bucket::PortWrite, || port::outw(p, v))
     }
     fn io_write32(&self, p: u16, v: u32) {
         port::outl(p, v)
@@ -276,28 +273,22 @@ impl Hal for RomHal {
         unsafe { read_volatile(Self::mmio_ptr::<u32>(addr)) }
     }
     fn mmio_write8(&self, addr: PhysAddr, v: u8) {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
         // SAFETY: as `mmio_read8`.
-        unsafe { write_volatile(Self::mmio_ptr::<u8>(addr), v) }
-        #[cfg(feature = "profile")]
-        crate::profile::add(crate::profile::Bucket::MmioWrite, t);
+        profile::timed(Bucket::MmioWrite, || unsafe {
+            write_volatile(Self::mmio_ptr::<u8>(addr), v)
+        })
     }
     fn mmio_write16(&self, addr: PhysAddr, v: u16) {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
         // SAFETY: as `mmio_read16`.
-        unsafe { write_volatile(Self::mmio_ptr::<u16>(addr), v) }
-        #[cfg(feature = "profile")]
-        crate::profile::add(crate::profile::Bucket::MmioWrite, t);
+        profile::timed(Bucket::MmioWrite, || unsafe {
+            write_volatile(Self::mmio_ptr::<u16>(addr), v)
+        })
     }
     fn mmio_write32(&self, addr: PhysAddr, v: u32) {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
         // SAFETY: as `mmio_read16`.
-        unsafe { write_volatile(Self::mmio_ptr::<u32>(addr), v) }
-        #[cfg(feature = "profile")]
-        crate::profile::add(crate::profile::Bucket::MmioWrite, t);
+        profile::timed(Bucket::MmioWrite, || unsafe {
+            write_volatile(Self::mmio_ptr::<u32>(addr), v)
+        })
     }
 
     fn pci_read32(&self, bdf: Bdf, off: u8) -> u32 {

@@ -6,6 +6,7 @@
 use crate::bios::phys;
 use crate::console;
 use crate::nichal::{Clock, RomHal};
+use crate::profile::{self, Bucket};
 use core::fmt::Write;
 use fabric::boot::{self, FALLBACK_PATH_MTU as FALLBACK_MTU, PREFERRED_PATH_MTU as PREFERRED_MTU};
 use fabric::cm::Initiator;
@@ -79,11 +80,7 @@ impl Memory for PhysMemory {
         {
             return false;
         }
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
-        phys::write(addr as u32, data);
-        #[cfg(feature = "profile")]
-        crate::profile::add(crate::profile::Bucket::MemWrite, t);
+        profile::timed(Bucket::MemWrite, || phys::write(addr as u32, data));
         true
     }
     fn copy(&mut self, from: u64, to: u64, len: u64, _bounce: &mut [u8]) -> bool {
@@ -168,33 +165,20 @@ impl Nic for RomNic {
         }
     }
     fn receive<R>(&mut self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
-        #[cfg(feature = "profile")]
-        let f = |frame: &[u8]| {
-            let t = crate::profile::now();
-            let r = f(frame);
-            crate::profile::add(crate::profile::Bucket::RxWork, t);
-            r
-        };
+        let t = profile::now();
+        let f = |frame: &[u8]| profile::timed(Bucket::RxWork, || f(frame));
         let r = match self {
             RomNic::Virtio(n) => n.receive(f),
             RomNic::E1000(n) => n.receive(f),
         };
-        #[cfg(feature = "profile")]
-        crate::profile::received(r.is_some(), t);
+        profile::received(r.is_some(), t);
         r
     }
     fn transmit<R>(&mut self, len: usize, f: impl FnOnce(&mut [u8]) -> R) -> Option<R> {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::now();
-        let r = match self {
+        profile::timed(Bucket::Tx, || match self {
             RomNic::Virtio(n) => n.transmit(len, f),
             RomNic::E1000(n) => n.transmit(len, f),
-        };
-        #[cfg(feature = "profile")]
-        crate::profile::add(crate::profile::Bucket::Tx, t);
-        r
+        })
     }
     fn link_up(&self) -> bool {
         match self {
@@ -622,19 +606,16 @@ impl SrpDisk {
         self.ahead.rotate_left(1);
         let served = match front {
             Some(a) if a.lba == lba && a.blocks == count => {
-                #[cfg(feature = "profile")]
-                let t = crate::profile::now();
+                let t = profile::now();
                 if self.scsi.rebind(a.cmd, u64::from(buf)).is_ok() {
-                    #[cfg(feature = "profile")]
-                    crate::profile::add(crate::profile::Bucket::AheadMoved, t);
+                    profile::add(Bucket::AheadMoved, t);
                     // Still on the wire: ask for what follows, then wait
                     // for this one in the caller's buffer.
                     self.top_up(next);
                     self.wait(a.cmd).is_ok()
                 } else {
                     // Finished into our buffer already.
-                    #[cfg(feature = "profile")]
-                    crate::profile::add(crate::profile::Bucket::AheadCopied, t);
+                    profile::add(Bucket::AheadCopied, t);
                     let ok = self.copy_out(a, lba, len, buf);
                     if ok {
                         self.top_up(next);
@@ -646,8 +627,7 @@ impl SrpDisk {
                 // Inside it (a shorter call, e.g. the end of a file): the
                 // read ahead cannot move into a smaller buffer, so let it
                 // finish and copy this call's part.
-                #[cfg(feature = "profile")]
-                crate::profile::add(crate::profile::Bucket::AheadCopied, crate::profile::now());
+                profile::add(Bucket::AheadCopied, profile::now());
                 let ok = self.copy_out(a, lba, len, buf);
                 self.settle_read_ahead();
                 if ok {
@@ -657,8 +637,7 @@ impl SrpDisk {
             }
             Some(a) => {
                 // Not what this call wants: let them finish, drop them.
-                #[cfg(feature = "profile")]
-                crate::profile::add(crate::profile::Bucket::AheadDropped, crate::profile::now());
+                profile::add(Bucket::AheadDropped, profile::now());
                 let _ = self.wait(a.cmd);
                 self.settle_read_ahead();
                 false
@@ -853,11 +832,9 @@ impl BlockDevice for SrpDisk {
         count: u32,
         buf: u32,
     ) -> Result<(), IoError> {
-        #[cfg(feature = "profile")]
-        let t = crate::profile::transfer_start();
+        let t = profile::transfer_start();
         let r = self.read_with_read_ahead(lba, count, buf);
-        #[cfg(feature = "profile")]
-        crate::profile::transfer_done(t, self.clock.ticks_per_us());
+        profile::transfer_done(t, self.clock.ticks_per_us());
         r
     }
     /// iPXE's quiesce heuristic (bios-anchors §1.4): Windows writes a flag
